@@ -1,0 +1,1 @@
+"""Benchmarks of labelshap: speed and accuracy, kept apart from the library."""

@@ -1,0 +1,1 @@
+"""Modality adapters: image, text and tabular, each with its own masker and picture."""

@@ -1,0 +1,135 @@
+"""The command line end to end, on a digit model trained in the test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from labelshap.cli import main
+from labelshap.explanation import load_explanation
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small CNN trained for seconds on 32x32 digit canvases, saved like a user's."""
+    import keras
+
+    from labelshap.modalities.image.digits import build_digit_cnn, make_digit_canvases
+
+    keras.utils.set_random_seed(0)
+    train = make_digit_canvases(400, split="train", seed=0, size=SIZE, digit_size=12, max_digits=2)
+    model = build_digit_cnn(input_shape=(SIZE, SIZE, 1), n_labels=10)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(train.images, train.labels, epochs=2, batch_size=32, verbose=0)
+
+    folder = tmp_path_factory.mktemp("model")
+    model.save(folder / "model.keras")
+    (folder / "labels.txt").write_text("\n".join(train.label_names) + "\n")
+    test = make_digit_canvases(2, split="test", seed=1, size=SIZE, digit_size=12, max_digits=2)
+    images = []
+    for index, image in enumerate(test.images):
+        path = folder / f"canvas_{index}.png"
+        Image.fromarray(np.round(image[..., 0] * 255).astype(np.uint8)).save(path)
+        images.append(path)
+    return folder, images
+
+
+def explain_args(folder, out, *extra):
+    return [
+        "explain",
+        "image",
+        "--model",
+        str(folder / "model.keras"),
+        "--labels",
+        str(folder / "labels.txt"),
+        "--out",
+        str(out),
+        "--n-segments",
+        "30",
+        "--max-evals",
+        "200",
+        *extra,
+    ]
+
+
+def test_explain_image_writes_overlays_and_the_explanation(trained, tmp_path, capsys):
+    folder, images = trained
+
+    status = main(explain_args(folder, tmp_path, "--top-k", "2", *map(str, images)))
+
+    assert status == 0
+    overlays = sorted(path.name for path in (tmp_path / "overlays").iterdir())
+    assert overlays == ["canvas_0.png", "canvas_1.png"]
+    for path in (tmp_path / "overlays").iterdir():
+        with Image.open(path) as picture:
+            assert picture.width > picture.height  # the image, then one panel per label
+    result = load_explanation(tmp_path / "explanation")
+    assert type(result).__name__ == "ImageExplanation"
+    assert result.selected.sum(axis=1).tolist() == [2, 2]
+    gap = result.scores - result.base_values
+    np.testing.assert_allclose(result.values.sum(axis=1), gap, atol=1e-4)
+    printed = capsys.readouterr().out
+    assert "canvas_0.png" in printed and "canvas_1.png" in printed
+
+
+def test_explain_image_refuses_a_label_file_of_the_wrong_length(trained, tmp_path, capsys):
+    folder, images = trained
+    short = tmp_path / "labels.txt"
+    short.write_text("zero\none\n")
+    args = explain_args(folder, tmp_path / "out", str(images[0]))
+    args[args.index("--labels") + 1] = str(short)
+
+    status = main(args)
+
+    assert status == 2
+    assert "2 names were given but the model has 10 outputs" in capsys.readouterr().err
+
+
+def test_explain_image_refuses_unsafe_models_unless_allowed(tmp_path, capsys):
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(2, activation="sigmoid")(
+        keras.layers.Flatten()(keras.layers.Lambda(lambda x: x * 2.0)(inputs))
+    )
+    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    image = tmp_path / "image.png"
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(image)
+    args = [
+        "explain",
+        "image",
+        "--model",
+        str(tmp_path / "lambda.keras"),
+        "--labels",
+        str(tmp_path / "labels.txt"),
+        "--out",
+        str(tmp_path / "out"),
+        "--segmentation",
+        "grid",
+        "--cell",
+        "4",
+        str(image),
+    ]
+
+    assert main(args) == 2
+    assert "--unsafe-load" in capsys.readouterr().err
+    assert main([*args, "--unsafe-load"]) == 0
+
+
+def test_the_console_command_is_installed():
+    command = Path(sys.executable).parent / "labelshap"
+    completed = subprocess.run(
+        [str(command), "explain", "image", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--resize" in completed.stdout

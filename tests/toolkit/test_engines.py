@@ -1,0 +1,234 @@
+"""Tests for the estimation engines on small games whose Shapley values are known."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import linkage
+
+from labelshap.engines import estimate
+
+N_FEATURES = 6
+# Per feature and label: the additive part of the game (two labels).
+WEIGHTS = np.array(
+    [[1.0, -2.0], [0.5, 0.25], [-1.5, 3.0], [2.0, 1.0], [0.0, -0.5], [0.75, 0.1]],
+)
+INTERCEPT = np.array([0.3, -0.2])
+PAIR = np.array([2.0, -1.0])  # paid when features 0 and 1 are both kept
+TRIPLE = np.array([3.0, 1.5])  # paid when features 2, 3 and 4 are all kept
+# A hierarchy over the six features: ((0, 1), (2, (3, 4))) and 5 joined last.
+CLUSTERING = linkage(np.array([[0.0], [0.1], [5.0], [5.3], [5.35], [20.0]]), method="single")
+
+
+def game(masks: np.ndarray) -> np.ndarray:
+    """Weighted sum plus a pairwise and a three-way interaction, for two labels."""
+    masks = np.asarray(masks, dtype=np.float64)
+    pair = (masks[:, 0] * masks[:, 1])[:, None] * PAIR
+    triple = (masks[:, 2] * masks[:, 3] * masks[:, 4])[:, None] * TRIPLE
+    return INTERCEPT + masks @ WEIGHTS + pair + triple
+
+
+def additive_game(masks: np.ndarray) -> np.ndarray:
+    return INTERCEPT + np.asarray(masks, dtype=np.float64) @ WEIGHTS
+
+
+def reference_shapley(evaluate, n_features: int) -> np.ndarray:
+    """Shapley values by the textbook formula, one subset at a time."""
+    n_labels = evaluate(np.zeros((1, n_features))).shape[1]
+    values = np.zeros((n_features, n_labels))
+    for feature in range(n_features):
+        others = [j for j in range(n_features) if j != feature]
+        for size in range(n_features):
+            weight = (
+                math.factorial(size)
+                * math.factorial(n_features - size - 1)
+                / math.factorial(n_features)
+            )
+            for subset in itertools.combinations(others, size):
+                without = np.zeros((1, n_features))
+                without[0, list(subset)] = 1.0
+                with_feature = without.copy()
+                with_feature[0, feature] = 1.0
+                gain = evaluate(with_feature)[0] - evaluate(without)[0]
+                values[feature] += weight * gain
+    return values
+
+
+class CountingGame:
+    """The game, counting every row it is asked to score."""
+
+    def __init__(self, evaluate=game) -> None:
+        self.evaluate = evaluate
+        self.rows = 0
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        self.rows += len(masks)
+        return self.evaluate(masks)
+
+
+ALGORITHM_SETTINGS = {
+    "exact": {"max_evals": 2**N_FEATURES},
+    "permutation": {"max_evals": 10 * (2 * N_FEATURES + 1)},
+    "partition": {"max_evals": 30, "clustering": CLUSTERING},
+}
+
+
+def test_reference_shapley_splits_the_interactions_evenly():
+    # Checks the reference itself: the pair is shared by 2 features, the triple by 3.
+    expected = WEIGHTS.copy()
+    expected[[0, 1]] += PAIR / 2
+    expected[[2, 3, 4]] += TRIPLE / 3
+
+    np.testing.assert_allclose(reference_shapley(game, N_FEATURES), expected, atol=1e-12)
+
+
+def test_exact_equals_the_shapley_formula():
+    result = estimate(game, N_FEATURES, algorithm="exact", max_evals=2**N_FEATURES)
+
+    np.testing.assert_allclose(result.values, reference_shapley(game, N_FEATURES), atol=1e-9)
+    assert result.values.shape == (N_FEATURES, 2)
+
+
+def test_permutation_error_shrinks_as_the_budget_grows():
+    exact = reference_shapley(game, N_FEATURES)
+
+    def error(max_evals: int) -> float:
+        result = estimate(game, N_FEATURES, algorithm="permutation", max_evals=max_evals)
+        return float(np.abs(result.values - exact).max())
+
+    one_pair = error(2 * N_FEATURES + 1)
+    two_hundred_pairs = error(200 * (2 * N_FEATURES + 1))
+
+    assert two_hundred_pairs < 0.2
+    assert two_hundred_pairs < one_pair / 4
+
+
+def test_permutation_is_exact_on_an_additive_game():
+    result = estimate(additive_game, N_FEATURES, algorithm="permutation", max_evals=13)
+
+    np.testing.assert_allclose(result.values, WEIGHTS, atol=1e-9)
+
+
+def test_partition_with_a_full_budget_is_exact_on_an_additive_game():
+    result = estimate(
+        additive_game, N_FEATURES, algorithm="partition", max_evals=200, clustering=CLUSTERING
+    )
+
+    np.testing.assert_allclose(result.values, WEIGHTS, atol=1e-9)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHM_SETTINGS))
+def test_values_sum_to_the_gap_between_all_kept_and_all_hidden(algorithm):
+    result = estimate(game, N_FEATURES, algorithm=algorithm, **ALGORITHM_SETTINGS[algorithm])
+
+    everything = game(np.ones((1, N_FEATURES)))[0]
+    nothing = game(np.zeros((1, N_FEATURES)))[0]
+    np.testing.assert_allclose(result.values.sum(axis=0), everything - nothing, atol=1e-9)
+    np.testing.assert_allclose(result.base_values, nothing, atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHM_SETTINGS))
+def test_model_rows_counts_every_row_evaluated(algorithm):
+    counting = CountingGame()
+
+    result = estimate(counting, N_FEATURES, algorithm=algorithm, **ALGORITHM_SETTINGS[algorithm])
+
+    assert result.model_rows == counting.rows
+    assert 0 < result.model_rows <= ALGORITHM_SETTINGS[algorithm]["max_evals"]
+
+
+def test_permutation_with_the_same_seed_gives_the_same_values():
+    def run(seed: int) -> np.ndarray:
+        return estimate(game, N_FEATURES, algorithm="permutation", max_evals=39, seed=seed).values
+
+    np.testing.assert_array_equal(run(3), run(3))
+    assert not np.array_equal(run(3), run(4))
+
+
+def test_permutation_leaves_the_global_random_state_alone():
+    np.random.seed(1234)
+    expected = np.random.random(5)
+
+    np.random.seed(1234)
+    estimate(game, N_FEATURES, algorithm="permutation", max_evals=39, seed=7)
+    drawn = np.random.random(5)
+
+    np.testing.assert_array_equal(drawn, expected)
+
+
+def test_partition_values_do_not_depend_on_the_global_random_state():
+    # Eleven features in a chain hierarchy, one interaction between the two ends: with
+    # this budget the search meets equally promising groups and must pick one of them.
+    weights = np.array([1.0, 1.0, 2.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    clustering = linkage(np.arange(11.0)[:, None], method="average")
+
+    def ends_game(masks: np.ndarray) -> np.ndarray:
+        masks = np.asarray(masks, dtype=np.float64)
+        return (masks @ weights + masks[:, 0] * masks[:, 10])[:, None]
+
+    def run_after_seeding_numpy(global_seed: int) -> np.ndarray:
+        np.random.seed(global_seed)
+        return estimate(
+            ends_game, 11, algorithm="partition", max_evals=36, clustering=clustering, seed=0
+        ).values
+
+    first = run_after_seeding_numpy(0)
+    for global_seed in (1, 2, 3):
+        np.testing.assert_array_equal(run_after_seeding_numpy(global_seed), first)
+
+
+# Zero and one feature
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHM_SETTINGS))
+def test_no_features_gives_no_values_and_the_base_score(algorithm):
+    counting = CountingGame(lambda masks: np.tile([0.25, 0.75], (len(masks), 1)))
+
+    result = estimate(counting, 0, algorithm=algorithm, max_evals=2)
+
+    assert result.values.shape == (0, 2)
+    np.testing.assert_array_equal(result.base_values, [0.25, 0.75])
+    assert result.model_rows == counting.rows == 1
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHM_SETTINGS))
+def test_one_feature_gets_the_whole_gap(algorithm):
+    counting = CountingGame(lambda masks: 0.1 + masks[:, :1] * np.array([[0.5, -0.25]]))
+
+    result = estimate(counting, 1, algorithm=algorithm, max_evals=2)
+
+    np.testing.assert_allclose(result.values, [[0.5, -0.25]], atol=1e-12)
+    np.testing.assert_allclose(result.base_values, [0.1, 0.1], atol=1e-12)
+    assert result.model_rows == counting.rows == 2
+
+
+# Budget and argument errors
+
+
+def test_exact_with_too_small_a_budget_is_refused_naming_the_need():
+    with pytest.raises(ValueError, match=r"needs 2\*\*6 = 64 evaluations .* max_evals=63"):
+        estimate(game, N_FEATURES, algorithm="exact", max_evals=63)
+
+
+def test_permutation_below_one_antithetic_pair_is_refused_naming_the_need():
+    with pytest.raises(ValueError, match=r"max_evals >= 2 \* n_features \+ 1 = 13 .*max_evals=12"):
+        estimate(game, N_FEATURES, algorithm="permutation", max_evals=12)
+
+
+def test_partition_without_a_hierarchy_is_refused():
+    with pytest.raises(ValueError, match="algorithm='partition' needs a feature hierarchy"):
+        estimate(game, N_FEATURES, algorithm="partition", max_evals=100)
+
+
+def test_unknown_algorithm_is_refused_listing_the_accepted_ones():
+    with pytest.raises(ValueError, match=r"algorithm='kernel' is not supported; accepted: \("):
+        estimate(game, N_FEATURES, algorithm="kernel", max_evals=100)
+
+
+@pytest.mark.parametrize("max_evals", [1, 0, 2.5, True])
+def test_budget_that_is_not_an_integer_of_at_least_two_is_refused(max_evals):
+    with pytest.raises(ValueError, match=rf"max_evals={max_evals!r} must be an integer"):
+        estimate(game, N_FEATURES, algorithm="permutation", max_evals=max_evals)

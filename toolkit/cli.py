@@ -1,0 +1,150 @@
+"""The ``labelshap`` command line: ``demo`` and ``explain``, one subcommand per modality."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .engines import ALGORITHMS
+
+__all__ = ["main", "MODALITIES"]
+
+logger = logging.getLogger(__name__)
+
+# Modality name -> module that provides add_explain_arguments, run_explain and run_demo.
+# Modules are imported only when their subcommand runs.
+MODALITIES: dict[str, str] = {
+    "image": "labelshap.modalities.image.cli",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        if args.command == "demo":
+            return _run_demo(args)
+        return _modality(args.modality).run_explain(args)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
+        logger.debug("failed", exc_info=True)
+        print(f"labelshap: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labelshap",
+        description="Per-label SHAP explanations for multi-label Keras models.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="train the demo models on real data, explain them and write the results",
+        description="Train (or load from the cache) each demo model on real data, explain "
+        "held-out inputs and write pictures and DIR/<modality>/summary.json.",
+    )
+    demo.add_argument(
+        "modality",
+        nargs="?",
+        choices=sorted(MODALITIES),
+        help="one modality (default: every one)",
+    )
+    demo.add_argument("--out", type=Path, default=Path("labelshap-demo"), help="output folder")
+    demo.add_argument("--seed", type=int, default=0, help="seed of data, training, sampling")
+
+    explain = commands.add_parser("explain", help="explain inputs with a saved model")
+    per_modality = explain.add_subparsers(dest="modality", required=True)
+    for name in MODALITIES:
+        sub = per_modality.add_parser(name, help=f"explain {name} inputs")
+        _add_common_explain_arguments(sub)
+        _modality(name).add_explain_arguments(sub)
+    return parser
+
+
+def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=".keras file or SavedModel directory")
+    parser.add_argument("--labels", required=True, help="text file, one label name per line")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--output",
+        choices=("probability", "logit"),
+        default="probability",
+        help="what the model returns (default: probability)",
+    )
+    parser.add_argument(
+        "--space",
+        choices=("probability", "logit"),
+        help="space in which to explain (default: the model's output)",
+    )
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default="permutation")
+    parser.add_argument("--max-evals", type=int, default=500, help="evaluations per input")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=256, help="model rows per call")
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--label", action="append", help="explain this label (repeatable)")
+    selection.add_argument("--top-k", type=int, help="explain each input's k best labels")
+    selection.add_argument("--threshold", type=float, help="explain labels scored >= this")
+    parser.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="allow a .keras file that needs unsafe deserialisation (only files you trust)",
+    )
+
+
+def label_selection(args: argparse.Namespace) -> Any:
+    """The label selection the common ``--label/--top-k/--threshold`` options ask for."""
+    from .labels import Threshold, TopK
+
+    if args.label:
+        return list(args.label)
+    if args.top_k is not None:
+        return TopK(args.top_k)
+    if args.threshold is not None:
+        return Threshold(args.threshold)
+    return None
+
+
+def load_model(args: argparse.Namespace) -> Any:
+    """The :class:`LabelModel` the common ``--model/--labels/...`` options describe."""
+    from .model import LabelModel
+
+    return LabelModel(
+        args.model,
+        args.labels,
+        output=args.output,
+        space=args.space,
+        batch_size=args.batch_size,
+        unsafe_load=args.unsafe_load,
+    )
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    names = [args.modality] if args.modality else list(MODALITIES)
+    summaries = {}
+    for name in names:
+        summary = _modality(name).run_demo(args.out / name, seed=args.seed)
+        summaries[name] = summary
+    print(json.dumps(summaries, indent=1))
+    return 0
+
+
+def _modality(name: str) -> Any:
+    return importlib.import_module(MODALITIES[name])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

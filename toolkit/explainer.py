@@ -1,0 +1,200 @@
+"""One explainer for every modality: ``Explainer(model, masker).explain(inputs, labels=...)``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .engines import ALGORITHMS, estimate
+from .explanation import Explanation, _explanation_class
+from .labels import LabelSelection, select_labels
+from .masking import MaskedInput, Masker
+from .model import LabelModel
+
+__all__ = ["Explainer"]
+
+logger = logging.getLogger(__name__)
+
+
+class Explainer:
+    """Explains a multi-label model, label by label, through a modality's masker.
+
+    Every selected label's values come from one shared set of model evaluations: each
+    masked input is scored once and all labels are read from that score.
+
+    Args:
+        model: A :class:`~labelshap.LabelModel`, or anything ``LabelModel`` accepts (a
+            Keras model, a ``.keras`` path, a SavedModel path, a callable).
+        masker: The modality's masker (for example ``ImageMasker()``).
+        algorithm: ``"partition"`` (Owen values over the masker's hierarchy),
+            ``"permutation"`` (sampled Shapley values) or ``"exact"`` (exact Shapley
+            values; needs ``2 ** n_features <= max_evals``).
+        max_evals: Budget of masked model evaluations per input.
+        seed: Seed of the sampling algorithms; the same seed gives the same values.
+        progress: Show a progress bar over the inputs.
+
+    Example:
+        >>> from labelshap import Explainer, TopK
+        >>> from labelshap.modalities.image import ImageMasker
+        >>> explainer = Explainer(model, ImageMasker(), algorithm="permutation")  # doctest: +SKIP
+        >>> result = explainer.explain(images, labels=TopK(3))  # doctest: +SKIP
+        >>> result["cat"].to_shap()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: LabelModel | Any,
+        masker: Masker,
+        *,
+        algorithm: str = "permutation",
+        max_evals: int = 500,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm={algorithm!r} is not supported; accepted: {ALGORITHMS}")
+        if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 2:
+            raise ValueError(f"max_evals={max_evals!r} must be an integer of at least 2")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        if not isinstance(masker, Masker):
+            raise TypeError(
+                f"masker of type {type(masker).__name__!r} is not a labelshap Masker; "
+                "accepted: ImageMasker, or another subclass of labelshap.Masker"
+            )
+        self.model = model if isinstance(model, LabelModel) else LabelModel(model)
+        self.masker = masker
+        self.algorithm = algorithm
+        self.max_evals = max_evals
+        self.seed = int(seed)
+        self.progress = progress
+
+    def explain(self, inputs: Any, labels: LabelSelection = None) -> Explanation:
+        """Explain each input for the selected labels.
+
+        Args:
+            inputs: What the masker accepts (for images: file paths, PIL images or
+                arrays).
+            labels: ``None``/``"all"``, a list of label names, ``TopK(k)`` or
+                ``Threshold(t)``.
+
+        Returns:
+            An :class:`~labelshap.Explanation` over the union of the selected labels.
+        """
+        started = time.perf_counter()
+        items = self.masker.prepare(inputs, self.model)
+        batch = self.masker.stack(items)
+        scores = self.model.predict(batch)
+        selected = select_labels(labels, scores, self.model.label_names)
+        columns = np.flatnonzero(selected.any(axis=0))
+        logger.info(
+            "explaining %d inputs for %d labels with %s (max_evals=%d)",
+            len(items),
+            len(columns),
+            self.algorithm,
+            self.max_evals,
+        )
+
+        bound_inputs, results = [], []
+        for index, item in enumerate(_progress(items, self.progress)):
+            bound = self.masker.bind(item, self.model)
+            bound_inputs.append(bound)
+            results.append(self._explain_one(bound, columns, self.seed + index))
+
+        return self._assemble(
+            bound_inputs,
+            results,
+            batch,
+            scores[:, columns],
+            selected[:, columns],
+            [self.model.label_names[c] for c in columns],
+            time.perf_counter() - started,
+        )
+
+    def _explain_one(self, bound: MaskedInput, columns: np.ndarray, seed: int):
+        def evaluate(masks: np.ndarray) -> np.ndarray:
+            return bound.evaluate(self.model, masks)[:, columns]
+
+        return estimate(
+            evaluate,
+            bound.n_features,
+            algorithm=self.algorithm,
+            max_evals=self.max_evals,
+            clustering=bound.clustering,
+            seed=seed,
+            batch_size=self.model.batch_size,
+        )
+
+    def _assemble(
+        self,
+        bound_inputs: Sequence[MaskedInput],
+        results: Sequence[Any],
+        batch: Any,
+        scores: np.ndarray,
+        selected: np.ndarray,
+        label_names: list[str],
+        seconds: float,
+    ) -> Explanation:
+        n_rows, n_labels = scores.shape
+        width = max((bound.n_features for bound in bound_inputs), default=0)
+        values = np.zeros((n_rows, width, n_labels))
+        feature_data = np.zeros((n_rows, width))
+        base_values = np.zeros((n_rows, n_labels))
+        for row, (bound, result) in enumerate(zip(bound_inputs, results, strict=True)):
+            values[row, : bound.n_features] = result.values
+            base_values[row] = result.base_values
+            if bound.feature_data is not None:
+                feature_data[row, : bound.n_features] = bound.feature_data
+
+        extras = {
+            name: _stack_padded([bound.extras[name] for bound in bound_inputs])
+            for name in (bound_inputs[0].extras if bound_inputs else {})
+        }
+        info = {
+            "algorithm": self.algorithm,
+            "max_evals": self.max_evals,
+            "seed": self.seed,
+            "model_rows": int(sum(result.model_rows for result in results)),
+            "seconds": seconds,
+            "space": self.model.space,
+            "model": self.model.source,
+            "all_labels": list(self.model.label_names),
+        }
+        cls = _explanation_class(self.masker.modality)
+        return cls(
+            values=values,
+            base_values=base_values,
+            scores=scores,
+            label_names=label_names,
+            feature_names=[list(bound.feature_names) for bound in bound_inputs],
+            selected=selected,
+            data=np.asarray(batch),
+            feature_data=feature_data,
+            extras=extras,
+            info=info,
+        )
+
+
+def _progress(items: Sequence[Any], enabled: bool):
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc="explaining", unit="input")
+
+
+def _stack_padded(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack arrays whose first axis may differ, padding with -1 (ints) or 0."""
+    arrays = [np.asarray(array) for array in arrays]
+    if len({array.shape for array in arrays}) == 1:
+        return np.stack(arrays)
+    length = max(len(array) for array in arrays)
+    fill = -1 if np.issubdtype(arrays[0].dtype, np.integer) else 0
+    out = np.full((len(arrays), length) + arrays[0].shape[1:], fill, dtype=arrays[0].dtype)
+    for row, array in enumerate(arrays):
+        out[row, : len(array)] = array
+    return out

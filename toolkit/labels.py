@@ -1,0 +1,125 @@
+"""Label names, and the choice of which labels to explain for each input."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["TopK", "Threshold", "load_label_names", "select_labels", "LabelSelection"]
+
+
+@dataclass(frozen=True)
+class TopK:
+    """Explain the ``k`` highest-scored labels of each input."""
+
+    k: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"TopK(k={self.k!r}): k must be a positive integer")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Explain every label whose score is at least ``value`` (in the explanation space)."""
+
+    value: float
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.value, bool)
+            or not isinstance(self.value, (int, float, np.number))
+            or not np.isfinite(self.value)
+        ):
+            raise ValueError(f"Threshold(value={self.value!r}): value must be a finite number")
+
+
+LabelSelection = str | Sequence[str | int] | TopK | Threshold | None
+
+
+def load_label_names(labels: Sequence[str] | str | os.PathLike) -> list[str]:
+    """Read label names from a sequence of strings or a text file with one per line.
+
+    Blank lines and surrounding whitespace in a file are ignored.
+
+    Raises:
+        ValueError: If there are no names, a name is empty, or names repeat.
+        FileNotFoundError: If the file does not exist.
+    """
+    if isinstance(labels, (str, os.PathLike)):
+        path = Path(labels)
+        if not path.is_file():
+            raise FileNotFoundError(f"labels file {str(path)!r} does not exist")
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        names = [name for name in names if name]
+        origin = f"labels file {str(path)!r}"
+    else:
+        names = list(labels)
+        origin = "labels"
+        bad = [name for name in names if not isinstance(name, str) or not name.strip()]
+        if bad:
+            raise ValueError(f"{origin}: every name must be a non-empty string; got {bad!r}")
+    if not names:
+        raise ValueError(f"{origin} holds no label names; accepted: one name per line")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{origin} repeats names {repeated!r}; label names must be unique")
+    return names
+
+
+def select_labels(
+    selection: LabelSelection, scores: np.ndarray, label_names: Sequence[str]
+) -> np.ndarray:
+    """Decide which labels to explain for each input.
+
+    Args:
+        selection: ``None`` or ``"all"`` for every label; a list of label names or
+            indices; ``TopK(k)`` for the k best-scored labels of each input;
+            ``Threshold(t)`` for labels scored at least ``t``.
+        scores: ``(n, n_labels)`` model scores of the inputs.
+        label_names: The model's label names.
+
+    Returns:
+        ``(n, n_labels)`` boolean array, True where a label is selected for an input.
+
+    Raises:
+        ValueError: If a named label is unknown or the selection is of another kind.
+    """
+    n_rows, n_labels = scores.shape
+    if selection is None or (isinstance(selection, str) and selection == "all"):
+        return np.ones((n_rows, n_labels), dtype=bool)
+    if isinstance(selection, TopK):
+        k = min(selection.k, n_labels)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        chosen = np.zeros((n_rows, n_labels), dtype=bool)
+        np.put_along_axis(chosen, order, True, axis=1)
+        return chosen
+    if isinstance(selection, Threshold):
+        return scores >= selection.value
+    if isinstance(selection, np.ndarray) and selection.ndim == 1:
+        selection = selection.tolist()
+    if isinstance(selection, str) or not isinstance(selection, Sequence):
+        raise ValueError(
+            f"labels={selection!r} is not a label selection; accepted: 'all', a list of "
+            "label names or indices, TopK(k) or Threshold(value)"
+        )
+    columns = [_column(label, label_names) for label in selection]
+    if not columns:
+        raise ValueError("labels=[] selects nothing; give at least one label name")
+    chosen = np.zeros((n_rows, n_labels), dtype=bool)
+    chosen[:, columns] = True
+    return chosen
+
+
+def _column(label: str | int, label_names: Sequence[str]) -> int:
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if 0 <= label < len(label_names):
+            return int(label)
+        raise ValueError(f"label index {label!r} is out of range 0..{len(label_names) - 1}")
+    if label in label_names:
+        return list(label_names).index(label)
+    raise ValueError(f"label {label!r} is not one of the model's labels {list(label_names)}")

@@ -1,0 +1,71 @@
+"""The masker contract: how a modality cuts an input into features and hides them."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .model import LabelModel
+
+__all__ = ["Masker", "MaskedInput"]
+
+
+@dataclass
+class MaskedInput:
+    """One input cut into features, ready to be scored under any set of masks.
+
+    Attributes:
+        n_features: Number of features (superpixels, tokens, columns).
+        feature_names: One name per feature.
+        build: A function of TensorFlow tensors ``(masks, *context)`` that returns the
+            model's input batch for ``(m, n_features)`` masks (1 keeps a feature, 0
+            hides it). It is compiled together with the model, so it must be the same
+            function object for every input of a masker.
+        context: The tensors ``build`` needs besides the masks.
+        clustering: A hierarchy over the features as a scipy linkage matrix
+            ``(n_features - 1, 4)``, or ``None`` where the masker has none.
+        feature_data: ``(n_features,)`` a number describing each feature's content
+            (mean intensity, token id, column value), shown by ``shap.plots``.
+        extras: Arrays the picture of this modality needs (a segment map, offsets).
+    """
+
+    n_features: int
+    feature_names: list[str]
+    build: Callable[..., Any]
+    context: tuple[Any, ...]
+    clustering: np.ndarray | None = None
+    feature_data: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
+        """Score the input under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``."""
+        return model.predict_masked(masks, self.build, self.context)
+
+
+class Masker(abc.ABC):
+    """Base class of the modality maskers.
+
+    A masker does two things: ``prepare`` checks and normalises the user's inputs once,
+    at the public entry, into what the model takes; ``bind`` cuts one prepared input
+    into features and returns a :class:`MaskedInput` that builds masked copies of it.
+    Neither method changes the masker.
+    """
+
+    modality: ClassVar[str] = "generic"
+
+    @abc.abstractmethod
+    def prepare(self, inputs: Any, model: LabelModel) -> Sequence[Any]:
+        """Validate ``inputs`` and return them in the form the model takes, one per row."""
+
+    @abc.abstractmethod
+    def bind(self, item: Any, model: LabelModel) -> MaskedInput:
+        """Cut one prepared input into features."""
+
+    def stack(self, items: Sequence[Any]) -> Any:
+        """Stack prepared inputs into one model batch (an array by default)."""
+        return np.stack(list(items))
