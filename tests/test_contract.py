@@ -6,6 +6,7 @@ enumeration included). New maskers join by adding a case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,46 +21,58 @@ EFFICIENCY_TOLERANCE = 1e-4
 
 @dataclass
 class Case:
+    """A model, a masker and inputs small enough for exact enumeration."""
+
+    model: Any
     masker: Any
     inputs: Any
     max_evals: int
+    n_labels: int
 
 
-CASE_BUILDERS = {
-    "image-grid-blur": lambda images: Case(ImageMasker("grid", cell=6), images(3), 600),
-    "image-grid-mean": lambda images: Case(
-        ImageMasker("grid", cell=6, fill="mean"), images(3), 600
-    ),
-    "image-grid-constant": lambda images: Case(
-        ImageMasker("grid", cell=8, fill="constant"), images(3), 600
-    ),
-    "image-slic": lambda images: Case(ImageMasker("slic", n_segments=6), images(3), 1024),
+def _image_case(masker: Any, max_evals: int) -> Callable[[Any], Case]:
+    def build(request: Any) -> Case:
+        images = request.getfixturevalue("images_factory")(3)
+        model = request.getfixturevalue("image_label_model")
+        return Case(model, masker, images, max_evals, n_labels=4)
+
+    return build
+
+
+# Each modality adds its cases: name -> function of the pytest request returning a Case.
+IMAGE_CASES = {
+    "image-grid-blur": _image_case(ImageMasker("grid", cell=6), 600),
+    "image-grid-mean": _image_case(ImageMasker("grid", cell=6, fill="mean"), 600),
+    "image-grid-constant": _image_case(ImageMasker("grid", cell=8, fill="constant"), 600),
+    "image-slic": _image_case(ImageMasker("slic", n_segments=6), 1024),
 }
+
+CASE_BUILDERS = {**IMAGE_CASES}
 
 
 @pytest.fixture(scope="module", params=sorted(CASE_BUILDERS))
-def case(request, images_factory):
-    return CASE_BUILDERS[request.param](images_factory)
+def case(request):
+    return CASE_BUILDERS[request.param](request)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_values_have_a_trailing_label_axis(case, algorithm, image_label_model):
+def test_values_have_a_trailing_label_axis(case, algorithm):
     result = Explainer(
-        image_label_model, case.masker, algorithm=algorithm, max_evals=case.max_evals
+        case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals
     ).explain(case.inputs)
 
-    n_inputs = len(case.inputs)
-    assert result.values.shape == (n_inputs, result.n_features.max(), 4)
-    assert result.base_values.shape == (n_inputs, 4)
-    assert result.scores.shape == (n_inputs, 4)
-    assert result.label_names == ["a", "b", "c", "d"]
+    n_inputs, n_labels = len(case.inputs), case.n_labels
+    assert result.values.shape == (n_inputs, result.n_features.max(), n_labels)
+    assert result.base_values.shape == (n_inputs, n_labels)
+    assert result.scores.shape == (n_inputs, n_labels)
+    assert result.label_names == case.model.label_names
     assert all(count >= 2 for count in result.n_features)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_values_sum_to_the_output_gap_for_every_label(case, algorithm, image_label_model):
+def test_values_sum_to_the_output_gap_for_every_label(case, algorithm):
     result = Explainer(
-        image_label_model, case.masker, algorithm=algorithm, max_evals=case.max_evals
+        case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals
     ).explain(case.inputs)
 
     gap = result.scores - result.base_values
@@ -69,20 +82,21 @@ def test_values_sum_to_the_output_gap_for_every_label(case, algorithm, image_lab
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_scores_are_the_model_on_the_unmasked_input(case, algorithm, image_label_model):
+def test_scores_are_the_model_on_the_unmasked_input(case, algorithm):
     result = Explainer(
-        image_label_model, case.masker, algorithm=algorithm, max_evals=case.max_evals
+        case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals
     ).explain(case.inputs)
 
-    direct = image_label_model.predict(np.asarray(case.inputs))
+    prepared = case.masker.prepare(case.inputs, case.model)
+    direct = case.model.predict(case.masker.stack(prepared))
     np.testing.assert_allclose(result.scores, direct, atol=1e-6)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_the_same_seed_gives_the_same_values(case, algorithm, image_label_model):
+def test_the_same_seed_gives_the_same_values(case, algorithm):
     def run(seed):
         return Explainer(
-            image_label_model,
+            case.model,
             case.masker,
             algorithm=algorithm,
             max_evals=case.max_evals,
@@ -108,18 +122,17 @@ def test_permutation_depends_on_the_seed(image_label_model, images_factory):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_label_subsets_reuse_the_same_evaluations(case, algorithm, image_label_model):
+def test_label_subsets_reuse_the_same_evaluations(case, algorithm):
     """Values of a label do not depend on which other labels are explained with it."""
-    explainer = Explainer(
-        image_label_model, case.masker, algorithm=algorithm, max_evals=case.max_evals
-    )
+    explainer = Explainer(case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals)
     everything = explainer.explain(case.inputs)
-    one = explainer.explain(case.inputs, labels=["c"])
+    name = case.model.label_names[-1]
+    one = explainer.explain(case.inputs, labels=[name])
 
-    assert one.label_names == ["c"]
+    assert one.label_names == [name]
     if algorithm != "partition":
         # Partition's traversal follows the labels it is given; the others are label-free.
-        np.testing.assert_allclose(one.values[..., 0], everything.label_values("c"), atol=1e-12)
+        np.testing.assert_allclose(one.values[..., 0], everything.label_values(name), atol=1e-12)
     assert one.info["model_rows"] == everything.info["model_rows"] or algorithm == "partition"
 
 

@@ -53,7 +53,8 @@ class Masker(abc.ABC):
     A masker does two things: ``prepare`` checks and normalises the user's inputs once,
     at the public entry, into what the model takes; ``bind`` cuts one prepared input
     into features and returns a :class:`MaskedInput` that builds masked copies of it.
-    Neither method changes the masker.
+    ``stack`` turns prepared inputs into one model batch and ``as_data`` into the array
+    the result keeps. No method changes the masker.
     """
 
     modality: ClassVar[str] = "generic"
@@ -69,3 +70,7 @@ class Masker(abc.ABC):
     def stack(self, items: Sequence[Any]) -> Any:
         """Stack prepared inputs into one model batch (an array by default)."""
         return np.stack(list(items))
+
+    def as_data(self, items: Sequence[Any]) -> np.ndarray:
+        """The inputs as the result keeps them: one array row per input (no objects)."""
+        return np.asarray(self.stack(items))

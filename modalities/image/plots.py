@@ -287,7 +287,7 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
 def _panel_title(name: str, score: float) -> str:
     """The label name, wrapped to two lines at most, and the model's score."""
     lines = textwrap.wrap(name, _TITLE_CHARACTERS, max_lines=2, placeholder="...") or [""]
-    return "\n".join(lines) + f"\nscore {score:.3g}"
+    return "\n".join(lines) + f"\nscore {score:.3f}"
 
 
 def _diverging_transparent_colormap() -> Colormap:

@@ -112,15 +112,15 @@ def test_all_zero_values_still_get_a_usable_scale(image: np.ndarray) -> None:
 def test_titles_carry_label_name_and_score(image: np.ndarray) -> None:
     figure = plot_label_overlays(image, label_values(2), ["7", "cat"], [0.98, 0.0312])
     titles = panel_titles(figure)
-    assert "7\nscore 0.98" in titles
-    assert "cat\nscore 0.0312" in titles
+    assert "7\nscore 0.980" in titles
+    assert "cat\nscore 0.031" in titles
 
 
 def test_long_label_name_is_wrapped(image: np.ndarray) -> None:
     name = "a label name far too long to fit on one line above a small panel"
     figure = plot_label_overlays(image, label_values(1), [name], [0.5])
     title = [text for text in panel_titles(figure) if text.startswith("a label")][0]
-    assert title.count("\n") == 2 and title.endswith("score 0.5")
+    assert title.count("\n") == 2 and title.endswith("score 0.500")
 
 
 def test_figure_title_is_shown(image: np.ndarray) -> None:
