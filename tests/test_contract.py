@@ -15,6 +15,8 @@ import pytest
 
 from labelshap import ALGORITHMS, Explainer, TopK
 from labelshap.modalities.image import ImageMasker
+from labelshap.modalities.tabular import IndependentMasker, PartitionMasker
+from labelshap.modalities.text import TextMasker
 
 EFFICIENCY_TOLERANCE = 1e-4
 
@@ -28,6 +30,13 @@ class Case:
     inputs: Any
     max_evals: int
     n_labels: int
+    hierarchy: bool = True  # whether the masker gives the hierarchy partition walks
+
+
+def skip_without_hierarchy(case: Case, algorithm: str) -> None:
+    """Partition algorithms need the masker's hierarchy; a masker without one refuses them."""
+    if not case.hierarchy and "partition" in algorithm:
+        pytest.skip(f"this masker has no feature hierarchy for {algorithm!r}")
 
 
 def _image_case(masker: Any, max_evals: int) -> Callable[[Any], Case]:
@@ -47,7 +56,79 @@ IMAGE_CASES = {
     "image-slic": _image_case(ImageMasker("slic", n_segments=6), 1024),
 }
 
-CASE_BUILDERS = {**IMAGE_CASES}
+# Short texts (at most 10 tokens each) with a special token, an accent, an emoji.
+TEXT_INPUTS = ["A Perl module for parsing files.", "Python bindings, GTK!", "Café game 😀 chat"]
+
+
+def _text_case(tokenizer: str, hide: str, *, strings: bool = False) -> Callable[[Any], Case]:
+    def build(request: Any) -> Case:
+        tokenizers = request.getfixturevalue("text_tokenizers")
+        if strings:
+            model = request.getfixturevalue("keyword_label_model")
+        else:
+            model = request.getfixturevalue("text_label_models")[tokenizer]
+        masker = TextMasker(tokenizers[tokenizer], hide=hide)
+        return Case(model, masker, TEXT_INPUTS, 1024, n_labels=4)
+
+    return build
+
+
+TEXT_CASES = {
+    "text-wordpiece-mask": _text_case("wordpiece", "mask"),
+    "text-byte-bpe-delete": _text_case("byte_bpe", "delete"),
+    "text-raw-strings-pad": _text_case("wordpiece", "pad", strings=True),
+}
+
+
+def _tabular_model(widths: tuple[tuple[str, int], ...]) -> Any:
+    """A small untrained MLP with 3 sigmoid labels over one or several named inputs."""
+    import keras
+
+    from labelshap import LabelModel
+
+    keras.utils.set_random_seed(0)
+    inputs = {name: keras.Input((width,), name=name) for name, width in widths}
+    joined = list(inputs.values())
+    joined = joined[0] if len(joined) == 1 else keras.layers.Concatenate()(joined)
+    hidden = keras.layers.Dense(8, activation="tanh")(joined)
+    outputs = keras.layers.Dense(3, activation="sigmoid")(hidden)
+    model = keras.Model(inputs if len(inputs) > 1 else joined, outputs)
+    return LabelModel(model, ["x", "y", "z"])
+
+
+def _tabular_case(kind: str) -> Callable[[Any], Case]:
+    def build(request: Any) -> Case:
+        rng = np.random.default_rng(0)
+        table = rng.normal(size=(23, 6)) * 1.5
+        if kind == "named":
+            # Two named inputs (rows given flat, in input order); the last two user
+            # columns are one category, one-hot.
+            table[:, 2:4] = np.eye(2)[rng.integers(0, 2, len(table))]
+            background, rows = table[:20], table[20:]
+            masker = IndependentMasker(
+                {"user": background[:, :4], "context": background[:, 4:]},
+                groups={"plan": ["user[2]", "user[3]"]},
+            )
+            model = _tabular_model((("user", 4), ("context", 2)))
+            return Case(model, masker, rows, 64, n_labels=3, hierarchy=False)
+        background, rows = table[:20], table[20:]
+        if kind == "partition":
+            masker = PartitionMasker(background, summarize=6)
+        else:
+            masker = IndependentMasker(background)
+        model = _tabular_model((("features", 6),))
+        return Case(model, masker, rows, 64, n_labels=3, hierarchy=kind == "partition")
+
+    return build
+
+
+TABULAR_CASES = {
+    "tabular-independent": _tabular_case("independent"),
+    "tabular-partition": _tabular_case("partition"),
+    "tabular-named-inputs-grouped": _tabular_case("named"),
+}
+
+CASE_BUILDERS = {**IMAGE_CASES, **TEXT_CASES, **TABULAR_CASES}
 
 
 @pytest.fixture(scope="module", params=sorted(CASE_BUILDERS))
@@ -57,6 +138,7 @@ def case(request):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_values_have_a_trailing_label_axis(case, algorithm):
+    skip_without_hierarchy(case, algorithm)
     result = Explainer(
         case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals
     ).explain(case.inputs)
@@ -71,6 +153,7 @@ def test_values_have_a_trailing_label_axis(case, algorithm):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_values_sum_to_the_output_gap_for_every_label(case, algorithm):
+    skip_without_hierarchy(case, algorithm)
     result = Explainer(
         case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals
     ).explain(case.inputs)
@@ -83,6 +166,7 @@ def test_values_sum_to_the_output_gap_for_every_label(case, algorithm):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_scores_are_the_model_on_the_unmasked_input(case, algorithm):
+    skip_without_hierarchy(case, algorithm)
     result = Explainer(
         case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals
     ).explain(case.inputs)
@@ -94,6 +178,8 @@ def test_scores_are_the_model_on_the_unmasked_input(case, algorithm):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_the_same_seed_gives_the_same_values(case, algorithm):
+    skip_without_hierarchy(case, algorithm)
+
     def run(seed):
         return Explainer(
             case.model,
@@ -124,16 +210,18 @@ def test_permutation_depends_on_the_seed(image_label_model, images_factory):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_label_subsets_reuse_the_same_evaluations(case, algorithm):
     """Values of a label do not depend on which other labels are explained with it."""
+    skip_without_hierarchy(case, algorithm)
     explainer = Explainer(case.model, case.masker, algorithm=algorithm, max_evals=case.max_evals)
     everything = explainer.explain(case.inputs)
     name = case.model.label_names[-1]
     one = explainer.explain(case.inputs, labels=[name])
 
     assert one.label_names == [name]
-    if algorithm != "partition":
+    if algorithm not in ("partition", "shap-partition", "auto"):
         # Partition's traversal follows the labels it is given; the others are label-free.
         np.testing.assert_allclose(one.values[..., 0], everything.label_values(name), atol=1e-12)
-    assert one.info["model_rows"] == everything.info["model_rows"] or algorithm == "partition"
+    if algorithm not in ("partition", "shap-partition", "auto"):
+        assert one.info["model_rows"] == everything.info["model_rows"]
 
 
 def test_top_k_marks_each_inputs_best_labels(image_label_model, images_factory):

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 # Modules are imported only when their subcommand runs.
 MODALITIES: dict[str, str] = {
     "image": "labelshap.modalities.image.cli",
+    "tabular": "labelshap.modalities.tabular.cli",
+    "text": "labelshap.modalities.text.cli",
 }
 
 
@@ -90,7 +92,7 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("probability", "logit"),
         help="space in which to explain (default: the model's output)",
     )
-    parser.add_argument("--algorithm", choices=ALGORITHMS, default="permutation")
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default="auto")
     parser.add_argument("--max-evals", type=int, default=500, help="evaluations per input")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256, help="model rows per call")

@@ -1,4 +1,20 @@
-"""Estimation engines: Shapley and Owen values from masked model evaluations."""
+"""Estimation engines: Shapley and Owen values from masked model evaluations.
+
+Every algorithm evaluates each mask once and reads every label from that evaluation,
+so adding labels costs no model rows. labelshap's own algorithms:
+
+- ``"exact"``: exact Shapley values from all ``2 ** n_features`` coalitions.
+- ``"permutation"``: Shapley values from antithetic permutations.
+- ``"kernel"``: Kernel SHAP with paired sampling, one least-squares solve for all labels
+  (exact when the budget covers every coalition).
+- ``"partition"``: Owen values over the masker's hierarchy, refined fairly for every
+  label (exact when the budget reaches every leaf).
+- ``"auto"``: ``"exact"`` when the budget covers every coalition, else ``"partition"``
+  when the masker has a hierarchy, else ``"kernel"``.
+
+shap's own explainers stay available for comparison: ``"shap-exact"``,
+``"shap-permutation"`` and ``"shap-partition"``.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +24,88 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ALGORITHMS", "EngineResult", "estimate"]
+from ._exact import exact_shapley
+from ._kernel import kernel_shap
+from ._owen import owen_values
+from ._permutation import antithetic_permutation, permutation_budget
+
+__all__ = ["ALGORITHMS", "EngineResult", "estimate", "resolve_algorithm"]
 
 logger = logging.getLogger(__name__)
 
-ALGORITHMS = ("exact", "permutation", "partition")
+
+@dataclass(frozen=True)
+class _Algorithm:
+    run: Callable[..., tuple[np.ndarray, np.ndarray]]
+    needs_clustering: bool
+    min_evals: Callable[[int], int]
+    minimum_reason: str
+
+
+def _run_exact(evaluate, n_features, **_):
+    return exact_shapley(evaluate, n_features)
+
+
+def _run_permutation(evaluate, n_features, *, max_evals, seed, **_):
+    return antithetic_permutation(evaluate, n_features, max_evals=max_evals, seed=seed)
+
+
+def _run_kernel(evaluate, n_features, *, max_evals, seed, **_):
+    return kernel_shap(evaluate, n_features, max_evals=max_evals, seed=seed)
+
+
+def _run_partition(evaluate, n_features, *, max_evals, clustering, batch_size, **_):
+    return owen_values(evaluate, n_features, clustering, max_evals=max_evals, batch_size=batch_size)
+
+
+def _run_shap(kind: str):
+    def run(evaluate, n_features, *, max_evals, clustering, seed, batch_size):
+        return _shap_values(kind, evaluate, n_features, max_evals, clustering, seed, batch_size)
+
+    return run
+
+
+_REGISTRY: dict[str, _Algorithm] = {
+    "exact": _Algorithm(_run_exact, False, lambda n: 2**n, "2 ** n_features"),
+    "permutation": _Algorithm(
+        _run_permutation,
+        False,
+        lambda n: permutation_budget(n, 1),
+        "2 * n_features (one antithetic pair)",
+    ),
+    "kernel": _Algorithm(_run_kernel, False, lambda n: 4, "4"),
+    "partition": _Algorithm(_run_partition, True, lambda n: 2, "2"),
+    "shap-exact": _Algorithm(_run_shap("exact"), False, lambda n: 2**n, "2 ** n_features"),
+    "shap-permutation": _Algorithm(
+        _run_shap("permutation"), False, lambda n: 2 * n + 1, "2 * n_features + 1"
+    ),
+    "shap-partition": _Algorithm(_run_shap("partition"), True, lambda n: 2, "2"),
+}
+
+ALGORITHMS = ("auto", *_REGISTRY)
 
 
 @dataclass(frozen=True)
 class EngineResult:
-    """Values of one input: ``values`` (n_features, n_labels), ``base_values`` (n_labels,)."""
+    """Values of one input: ``values`` (n_features, n_labels), ``base_values`` (n_labels,).
+
+    ``algorithm`` is the algorithm that ran (``"auto"`` resolved); ``evaluations`` the
+    number of masks evaluated.
+    """
 
     values: np.ndarray
     base_values: np.ndarray
-    model_rows: int
+    evaluations: int
+    algorithm: str
+
+
+def resolve_algorithm(algorithm: str, n_features: int, max_evals: int, has_clustering: bool) -> str:
+    """The algorithm ``"auto"`` stands for, given the problem; others pass through."""
+    if algorithm != "auto":
+        return algorithm
+    if n_features <= 30 and 2**n_features <= max_evals:
+        return "exact"
+    return "partition" if has_clustering else "kernel"
 
 
 def estimate(
@@ -36,37 +120,80 @@ def estimate(
 ) -> EngineResult:
     """Estimate every label's values for one input from one shared set of evaluations.
 
-    The model is evaluated once per mask and returns all selected labels, so adding labels
-    costs no model rows. This engine runs shap's own explainers:
-
-    - ``"exact"``: exact Shapley values over all ``2 ** n_features`` masks (shap's Exact
-      explainer without a hierarchy).
-    - ``"permutation"``: Shapley values estimated from antithetic permutations (shap's
-      Permutation explainer, no hierarchy).
-    - ``"partition"``: Owen values over the masker's hierarchy (shap's Partition
-      explainer); groups the budget leaves unsplit share their credit evenly.
-
     Args:
         evaluate: Maps ``(m, n_features)`` masks (1 keeps a feature) to ``(m, n_labels)``.
         n_features: Number of features.
         algorithm: One of :data:`ALGORITHMS`.
         max_evals: Budget of masked evaluations for this input.
-        clustering: Linkage matrix of the feature hierarchy (required by partition).
-        seed: Seed of the sampling (permutations; partition's tie breaks).
-        batch_size: Most masks handed to ``evaluate`` at once.
+        clustering: Linkage matrix of the feature hierarchy (needed by partition).
+        seed: Seed of the sampling algorithms.
+        batch_size: Most masks handed to ``evaluate`` at once by shap's explainers.
 
     Returns:
-        The values, the base values ``f(all hidden)`` and the model rows used.
+        The values, the base values ``f(all hidden)``, the evaluations used and the
+        algorithm that ran.
     """
-    _check_budget(algorithm, n_features, max_evals, clustering)
-    counted = _RowCounter(evaluate)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r} is not supported; accepted: {ALGORITHMS}")
+    if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 2:
+        raise ValueError(f"max_evals={max_evals!r} must be an integer of at least 2")
+    algorithm = resolve_algorithm(algorithm, n_features, max_evals, clustering is not None)
+    counted = _MaskCounter(evaluate)
     if n_features <= 1:
         values, base = _one_feature(counted, n_features)
-        return EngineResult(values, base, counted.rows)
+        return EngineResult(values, base, counted.masks, algorithm)
 
+    spec = _REGISTRY[algorithm]
+    _check_budget(algorithm, spec, n_features, max_evals, clustering)
+    values, base = spec.run(
+        counted,
+        n_features,
+        max_evals=max_evals,
+        clustering=clustering,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    return EngineResult(
+        np.asarray(values, dtype=np.float64).reshape(n_features, -1),
+        np.asarray(base, dtype=np.float64).reshape(-1),
+        counted.masks,
+        algorithm,
+    )
+
+
+def _check_budget(
+    algorithm: str,
+    spec: _Algorithm,
+    n_features: int,
+    max_evals: int,
+    clustering: np.ndarray | None,
+) -> None:
+    if spec.needs_clustering and clustering is None:
+        raise ValueError(
+            f"algorithm={algorithm!r} needs a feature hierarchy, but this masker gives none; "
+            "use 'kernel', 'permutation' or 'exact'"
+        )
+    needed = spec.min_evals(n_features)
+    if max_evals < needed:
+        raise ValueError(
+            f"algorithm={algorithm!r} needs max_evals >= {spec.minimum_reason} = {needed} "
+            f"for {n_features} features; got max_evals={max_evals}"
+        )
+
+
+def _shap_values(
+    kind: str,
+    evaluate: Callable[[np.ndarray], np.ndarray],
+    n_features: int,
+    max_evals: int,
+    clustering: np.ndarray | None,
+    seed: int,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run one of shap's explainers on the masks (see :class:`_MaskShim`)."""
     import shap
 
-    masker = _MaskShim(n_features, clustering if algorithm == "partition" else None, batch_size)
+    masker = _MaskShim(n_features, clustering if kind == "partition" else None, batch_size)
     dummy = np.zeros((1, n_features), dtype=np.float32)
 
     # shap draws from numpy's global generator (permutations, and Partition's tie breaks):
@@ -74,19 +201,16 @@ def estimate(
     state = np.random.get_state()
     np.random.seed(seed)
     try:
-        if algorithm == "exact":
-            explainer = shap.explainers.Exact(counted, masker)
-        elif algorithm == "permutation":
-            explainer = shap.explainers.Permutation(counted, masker, seed=seed)
+        if kind == "exact":
+            explainer = shap.explainers.Exact(evaluate, masker)
+        elif kind == "permutation":
+            explainer = shap.explainers.Permutation(evaluate, masker, seed=seed)
         else:
-            explainer = shap.explainers.Partition(counted, masker)
+            explainer = shap.explainers.Partition(evaluate, masker)
         result = explainer(dummy, max_evals=max_evals, silent=True)
     finally:
         np.random.set_state(state)
-
-    values = np.asarray(result.values[0], dtype=np.float64).reshape(n_features, -1)
-    base = np.asarray(result.base_values[0], dtype=np.float64).reshape(-1)
-    return EngineResult(values, base, counted.rows)
+    return result.values[0], result.base_values[0]
 
 
 class _MaskShim:
@@ -105,17 +229,17 @@ class _MaskShim:
         return (np.asarray(mask, dtype=np.float32).reshape(1, -1),)
 
 
-class _RowCounter:
-    """Wraps an evaluate function and counts the model rows it was asked for."""
+class _MaskCounter:
+    """Wraps an evaluate function and counts the masks it was asked to score."""
 
     def __init__(self, evaluate: Callable[[np.ndarray], np.ndarray]) -> None:
         self._evaluate = evaluate
-        self.rows = 0
+        self.masks = 0
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = np.asarray(masks, dtype=np.float32)
-        self.rows += len(masks)
-        return self._evaluate(masks)
+        self.masks += len(masks)
+        return np.asarray(self._evaluate(masks), dtype=np.float64)
 
 
 def _one_feature(evaluate: Callable, n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,31 +249,3 @@ def _one_feature(evaluate: Callable, n_features: int) -> tuple[np.ndarray, np.nd
     base = scores[0]
     values = (scores[1] - scores[0])[None, :] if n_features else np.zeros((0, len(base)))
     return values, base
-
-
-def _check_budget(
-    algorithm: str, n_features: int, max_evals: int, clustering: np.ndarray | None
-) -> None:
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm={algorithm!r} is not supported; accepted: {ALGORITHMS}")
-    if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 2:
-        raise ValueError(f"max_evals={max_evals!r} must be an integer of at least 2")
-    if n_features <= 1:
-        return
-    if algorithm == "exact" and 2**n_features > max_evals:
-        raise ValueError(
-            f"algorithm='exact' needs 2**{n_features} = {2**n_features} evaluations for "
-            f"{n_features} features but max_evals={max_evals}; raise max_evals or use "
-            "'permutation' or 'partition'"
-        )
-    if algorithm == "permutation" and max_evals < 2 * n_features + 1:
-        raise ValueError(
-            f"algorithm='permutation' needs max_evals >= 2 * n_features + 1 = "
-            f"{2 * n_features + 1} for {n_features} features (one antithetic pair of "
-            f"permutations); got max_evals={max_evals}"
-        )
-    if algorithm == "partition" and clustering is None:
-        raise ValueError(
-            "algorithm='partition' needs a feature hierarchy, but this masker gives none; "
-            "use 'permutation' or 'exact'"
-        )

@@ -30,9 +30,12 @@ class Explainer:
         model: A :class:`~labelshap.LabelModel`, or anything ``LabelModel`` accepts (a
             Keras model, a ``.keras`` path, a SavedModel path, a callable).
         masker: The modality's masker (for example ``ImageMasker()``).
-        algorithm: ``"partition"`` (Owen values over the masker's hierarchy),
-            ``"permutation"`` (sampled Shapley values) or ``"exact"`` (exact Shapley
-            values; needs ``2 ** n_features <= max_evals``).
+        algorithm: One of :data:`~labelshap.ALGORITHMS`: ``"auto"`` (exact when the
+            budget covers every coalition, else partition over the masker's hierarchy,
+            else kernel), ``"partition"`` (Owen values over the hierarchy, refined fairly
+            for every label), ``"permutation"`` (antithetic permutations), ``"kernel"``
+            (Kernel SHAP, paired sampling), ``"exact"``, or shap's own explainers
+            ``"shap-partition"``, ``"shap-permutation"``, ``"shap-exact"``.
         max_evals: Budget of masked model evaluations per input.
         seed: Seed of the sampling algorithms; the same seed gives the same values.
         progress: Show a progress bar over the inputs.
@@ -40,7 +43,7 @@ class Explainer:
     Example:
         >>> from labelshap import Explainer, TopK
         >>> from labelshap.modalities.image import ImageMasker
-        >>> explainer = Explainer(model, ImageMasker(), algorithm="permutation")  # doctest: +SKIP
+        >>> explainer = Explainer(model, ImageMasker())  # doctest: +SKIP
         >>> result = explainer.explain(images, labels=TopK(3))  # doctest: +SKIP
         >>> result["cat"].to_shap()  # doctest: +SKIP
     """
@@ -50,7 +53,7 @@ class Explainer:
         model: LabelModel | Any,
         masker: Masker,
         *,
-        algorithm: str = "permutation",
+        algorithm: str = "auto",
         max_evals: int = 500,
         seed: int = 0,
         progress: bool = False,
@@ -87,8 +90,7 @@ class Explainer:
         """
         started = time.perf_counter()
         items = self.masker.prepare(inputs, self.model)
-        batch = self.masker.stack(items)
-        scores = self.model.predict(batch)
+        scores = self.masker.score(items, self.model)
         selected = select_labels(labels, scores, self.model.label_names)
         columns = np.flatnonzero(selected.any(axis=0))
         logger.info(
@@ -158,7 +160,14 @@ class Explainer:
             "algorithm": self.algorithm,
             "max_evals": self.max_evals,
             "seed": self.seed,
-            "model_rows": int(sum(result.model_rows for result in results)),
+            "evaluations": int(sum(result.evaluations for result in results)),
+            "model_rows": int(
+                sum(
+                    result.evaluations * bound.rows_per_mask
+                    for bound, result in zip(bound_inputs, results, strict=True)
+                )
+            ),
+            "algorithms_run": sorted({result.algorithm for result in results}),
             "seconds": seconds,
             "space": self.model.space,
             "model": self.model.source,

@@ -32,6 +32,8 @@ class MaskedInput:
         feature_data: ``(n_features,)`` a number describing each feature's content
             (mean intensity, token id, column value), shown by ``shap.plots``.
         extras: Arrays the picture of this modality needs (a segment map, offsets).
+        rows_per_mask: Model rows one evaluation costs (1; a tabular masker that
+            averages over background rows costs one row per background row).
     """
 
     n_features: int
@@ -41,6 +43,7 @@ class MaskedInput:
     clustering: np.ndarray | None = None
     feature_data: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    rows_per_mask: int = 1
 
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the input under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``."""
@@ -74,3 +77,12 @@ class Masker(abc.ABC):
     def as_data(self, items: Sequence[Any]) -> np.ndarray:
         """The inputs as the result keeps them: one array row per input (no objects)."""
         return np.asarray(self.stack(items))
+
+    def score(self, items: Sequence[Any], model: LabelModel) -> np.ndarray:
+        """The scores the values explain: the model on the stacked inputs by default.
+
+        A masker whose input is scored as several model rows (text read in windows)
+        overrides this so that the scores equal its inputs evaluated with every
+        feature kept.
+        """
+        return model.predict(self.stack(items))

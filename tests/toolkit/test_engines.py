@@ -131,13 +131,13 @@ def test_values_sum_to_the_gap_between_all_kept_and_all_hidden(algorithm):
 
 
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHM_SETTINGS))
-def test_model_rows_counts_every_row_evaluated(algorithm):
+def test_evaluations_count_every_mask_scored(algorithm):
     counting = CountingGame()
 
     result = estimate(counting, N_FEATURES, algorithm=algorithm, **ALGORITHM_SETTINGS[algorithm])
 
-    assert result.model_rows == counting.rows
-    assert 0 < result.model_rows <= ALGORITHM_SETTINGS[algorithm]["max_evals"]
+    assert result.evaluations == counting.rows
+    assert 0 < result.evaluations <= ALGORITHM_SETTINGS[algorithm]["max_evals"]
 
 
 def test_permutation_with_the_same_seed_gives_the_same_values():
@@ -191,7 +191,7 @@ def test_no_features_gives_no_values_and_the_base_score(algorithm):
 
     assert result.values.shape == (0, 2)
     np.testing.assert_array_equal(result.base_values, [0.25, 0.75])
-    assert result.model_rows == counting.rows == 1
+    assert result.evaluations == counting.rows == 1
 
 
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHM_SETTINGS))
@@ -202,20 +202,25 @@ def test_one_feature_gets_the_whole_gap(algorithm):
 
     np.testing.assert_allclose(result.values, [[0.5, -0.25]], atol=1e-12)
     np.testing.assert_allclose(result.base_values, [0.1, 0.1], atol=1e-12)
-    assert result.model_rows == counting.rows == 2
+    assert result.evaluations == counting.rows == 2
 
 
 # Budget and argument errors
 
 
 def test_exact_with_too_small_a_budget_is_refused_naming_the_need():
-    with pytest.raises(ValueError, match=r"needs 2\*\*6 = 64 evaluations .* max_evals=63"):
+    with pytest.raises(ValueError, match=r"needs max_evals >= 2 \*\* n_features = 64 .*=63"):
         estimate(game, N_FEATURES, algorithm="exact", max_evals=63)
 
 
 def test_permutation_below_one_antithetic_pair_is_refused_naming_the_need():
+    with pytest.raises(ValueError, match=r"max_evals >= 2 \* n_features .* = 12 .*max_evals=11"):
+        estimate(game, N_FEATURES, algorithm="permutation", max_evals=11)
+
+
+def test_shap_permutation_below_one_pair_is_refused_naming_the_need():
     with pytest.raises(ValueError, match=r"max_evals >= 2 \* n_features \+ 1 = 13 .*max_evals=12"):
-        estimate(game, N_FEATURES, algorithm="permutation", max_evals=12)
+        estimate(game, N_FEATURES, algorithm="shap-permutation", max_evals=12)
 
 
 def test_partition_without_a_hierarchy_is_refused():
@@ -224,8 +229,8 @@ def test_partition_without_a_hierarchy_is_refused():
 
 
 def test_unknown_algorithm_is_refused_listing_the_accepted_ones():
-    with pytest.raises(ValueError, match=r"algorithm='kernel' is not supported; accepted: \("):
-        estimate(game, N_FEATURES, algorithm="kernel", max_evals=100)
+    with pytest.raises(ValueError, match=r"algorithm='lime' is not supported; accepted: \("):
+        estimate(game, N_FEATURES, algorithm="lime", max_evals=100)
 
 
 @pytest.mark.parametrize("max_evals", [1, 0, 2.5, True])

@@ -1,0 +1,92 @@
+"""Masked model inputs from masks: token id rows with TensorFlow ops, or strings on the host."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["build_deleted_ids", "build_hidden_ids", "build_masked_texts"]
+
+
+def build_hidden_ids(masks: Any, ids: Any, feature_of_position: Any, fill: Any) -> Any:
+    """Rows of ids whose hidden tokens are replaced by ``fill``, with TensorFlow ops.
+
+    Args:
+        masks: ``(m, F)`` float, 1 keeps a feature.
+        ids: ``(L,)`` int32 the unmasked row (special tokens, text tokens, padding).
+        feature_of_position: ``(L,)`` int32 the feature at each position, ``F`` where there
+            is none (special tokens, whitespace tokens, padding: always kept).
+        fill: int32 scalar, the mask or padding id.
+
+    Returns:
+        ``(m, L)`` int32 ids.
+    """
+    import tensorflow as tf
+
+    keep = _keep_positions(masks, feature_of_position)
+    return tf.where(keep, ids[None, :], fill)
+
+
+def build_deleted_ids(masks: Any, ids: Any, feature_of_position: Any, pad: Any) -> Any:
+    """Rows of ids with hidden tokens removed, the rest shifted left and padded at the end.
+
+    Args:
+        masks: ``(m, F)`` float, 1 keeps a feature.
+        ids: ``(L,)`` int32 the unmasked row.
+        feature_of_position: ``(L,)`` int32 as in :func:`build_hidden_ids`.
+        pad: int32 scalar, the padding id.
+
+    Returns:
+        ``(m, L)`` int32 ids.
+    """
+    import tensorflow as tf
+
+    keep = _keep_positions(masks, feature_of_position)
+
+    # A stable sort on "hidden" moves kept tokens to the front in their order.
+    order = tf.argsort(tf.cast(tf.logical_not(keep), tf.int32), axis=1, stable=True)
+    moved = tf.gather(ids, order)
+    n_kept = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1, keepdims=True)
+    position = tf.range(tf.shape(ids)[0])[None, :]
+    return tf.where(position < n_kept, moved, pad)
+
+
+def build_masked_texts(
+    masks: Any, text: str, units: Sequence[tuple[int, int, tuple[int, ...]]], fill: str
+) -> list[str]:
+    """Strings rebuilt from the kept tokens' characters, on the host.
+
+    Args:
+        masks: ``(m, F)`` 1 keeps a feature.
+        text: The window's text.
+        units: ``(start, end, columns)`` character ranges of ``text`` in order, each the
+            features sharing those characters (one, or the byte tokens of one emoji).
+        fill: What each hidden feature of a unit becomes (a mask or pad token's text,
+            or ``""`` to delete); a unit is hidden when any of its features is.
+
+    Returns:
+        ``m`` strings; the characters between units (whitespace) are always kept.
+    """
+    keep = np.asarray(masks) > 0.5
+    texts = []
+    for row in keep:
+        parts, position = [], 0
+        for start, end, columns in units:
+            parts.append(text[position:start])
+            hidden = len(columns) - int(row[list(columns)].sum())
+            parts.append(text[start:end] if hidden == 0 else fill * hidden)
+            position = end
+        parts.append(text[position:])
+        texts.append("".join(parts))
+    return texts
+
+
+def _keep_positions(masks: Any, feature_of_position: Any) -> Any:
+    """``(m, L)`` bool, True where the row keeps its token."""
+    import tensorflow as tf
+
+    masks = tf.convert_to_tensor(masks, dtype=tf.float32)
+    always = tf.ones([tf.shape(masks)[0], 1], dtype=masks.dtype)
+    return tf.gather(tf.concat([masks, always], axis=1), feature_of_position, axis=1) > 0.5
