@@ -11,10 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import image_cases
+from . import image_cases, tabular_cases, text_cases
 from .measure import Record
 
-MODALITIES = {"image": image_cases.run}
+MODALITIES = {
+    "image": image_cases.run,
+    "text": text_cases.run,
+    "tabular": tabular_cases.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

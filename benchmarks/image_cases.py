@@ -12,8 +12,15 @@ from .measure import Record, bare_model_seconds, label_errors, summarize_errors,
 logger = logging.getLogger(__name__)
 
 SPEED_ALGORITHMS = ("partition", "permutation", "kernel", "shap-partition")
-ACCURACY_ALGORITHMS = ("partition", "permutation", "kernel", "shap-partition", "shap-permutation")
-PARTITION_STYLE = ("partition", "shap-partition")
+ACCURACY_ALGORITHMS = (
+    "partition",
+    "owen-sampling",
+    "permutation",
+    "kernel",
+    "shap-partition",
+    "shap-permutation",
+)
+PARTITION_STYLE = ("partition", "owen-sampling", "shap-partition")
 
 
 def run(quick: bool) -> list[Record]:

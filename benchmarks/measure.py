@@ -47,7 +47,11 @@ def timed(function: Callable[[], Any], repeats: int = 1) -> tuple[float, Any]:
 
 def bare_model_seconds(model: Any, rows: Any, repeats: int = 3) -> float:
     """Time of the compiled model alone on ``rows`` (same batch size as explaining)."""
-    model.predict(rows[: model.batch_size])  # trace outside the timing
+    if isinstance(rows, dict):
+        warm = {name: value[: model.batch_size] for name, value in rows.items()}
+    else:
+        warm = rows[: model.batch_size]
+    model.predict(warm)  # trace outside the timing
     seconds, _ = timed(lambda: model.predict(rows), repeats)
     return seconds
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from labelshap import ALGORITHMS, Explainer, TopK
+from labelshap.engines import HIERARCHICAL_ALGORITHMS
 from labelshap.modalities.image import ImageMasker
 from labelshap.modalities.tabular import IndependentMasker, PartitionMasker
 from labelshap.modalities.text import TextMasker
@@ -30,12 +31,12 @@ class Case:
     inputs: Any
     max_evals: int
     n_labels: int
-    hierarchy: bool = True  # whether the masker gives the hierarchy partition walks
+    hierarchy: bool = True  # whether the masker gives the hierarchy partition algorithms use
 
 
 def skip_without_hierarchy(case: Case, algorithm: str) -> None:
-    """Partition algorithms need the masker's hierarchy; a masker without one refuses them."""
-    if not case.hierarchy and "partition" in algorithm:
+    """Hierarchical algorithms need the masker's hierarchy; a masker without one refuses them."""
+    if not case.hierarchy and algorithm in HIERARCHICAL_ALGORITHMS:
         pytest.skip(f"this masker has no feature hierarchy for {algorithm!r}")
 
 

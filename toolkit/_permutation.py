@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["antithetic_permutation", "permutation_budget"]
+__all__ = ["antithetic_permutation", "hierarchical_permutation", "permutation_budget"]
 
 
 def permutation_budget(n_features: int, n_pairs: int) -> int:
@@ -50,8 +50,13 @@ def antithetic_permutation(
         )
     rng = np.random.default_rng(seed)
     forward = np.stack([rng.permutation(n_features) for _ in range(n_pairs)])
-    orders = np.concatenate([forward, forward[:, ::-1]])
+    return _walk_orders(evaluate, n_features, np.concatenate([forward, forward[:, ::-1]]))
 
+
+def _walk_orders(
+    evaluate: Callable[[np.ndarray], np.ndarray], n_features: int, orders: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean marginal contributions along ``orders`` (one row per order), every label."""
     # Prefix masks of every permutation: row k of a permutation keeps its first k features.
     n_orders = len(orders)
     ranks = np.empty_like(orders)
@@ -74,7 +79,58 @@ def antithetic_permutation(
     )
     marginals = np.diff(chain, axis=1)  # (orders, n_features, labels), by position
 
-    values = np.zeros((n_features, empty.size))
-    for position in range(n_features):
-        np.add.at(values, orders[:, position], marginals[:, position])
-    return values / n_orders, empty
+    # Put each order's marginals back in feature order, then average over orders.
+    by_feature = np.empty_like(marginals)
+    np.put_along_axis(by_feature, orders[:, :, None], marginals, axis=1)
+    return by_feature.mean(axis=0), empty
+
+
+def hierarchical_permutation(
+    evaluate: Callable[[np.ndarray], np.ndarray],
+    n_features: int,
+    clustering: np.ndarray,
+    *,
+    max_evals: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate Owen values from random orders that keep every group of the hierarchy
+    together.
+
+    For a binary hierarchy the Owen value is a feature's expected marginal contribution
+    over orders drawn by flipping a fair coin at every node for which child comes first.
+    Each drawn order is followed by its reverse, which also keeps the groups together
+    (antithetic sampling). Unlike a budget-limited traversal, no group is left with its
+    credit spread evenly: every feature gets its own estimate from the first pair on.
+
+    Args:
+        evaluate: Maps ``(m, n_features)`` masks to ``(m, n_labels)`` scores.
+        n_features: Number of features (at least 2).
+        clustering: scipy linkage matrix ``(n_features - 1, 4)`` of the hierarchy.
+        max_evals: Budget; uses as many whole pairs as fit (at least one).
+        seed: Seed of the coin flips.
+
+    Returns:
+        ``(values (n_features, n_labels), base_values (n_labels,))``.
+    """
+    n_pairs = (max_evals - 2) // (2 * (n_features - 1))
+    if n_pairs < 1:
+        raise ValueError(
+            f"max_evals={max_evals} is below one antithetic pair of orders for "
+            f"{n_features} features; accepted: at least {permutation_budget(n_features, 1)}"
+        )
+    rng = np.random.default_rng(seed)
+    children = clustering[:, :2].astype(int)
+    forward = np.stack([_grouped_order(children, n_features, rng) for _ in range(n_pairs)])
+    return _walk_orders(evaluate, n_features, np.concatenate([forward, forward[:, ::-1]]))
+
+
+def _grouped_order(children: np.ndarray, n_features: int, rng: np.random.Generator) -> np.ndarray:
+    order, stack = [], [2 * n_features - 2]
+    while stack:
+        node = stack.pop()
+        if node < n_features:
+            order.append(node)
+            continue
+        left, right = children[node - n_features]
+        stack.extend((left, right) if rng.random() < 0.5 else (right, left))
+    return np.array(order)

@@ -31,11 +31,13 @@ class Explainer:
             Keras model, a ``.keras`` path, a SavedModel path, a callable).
         masker: The modality's masker (for example ``ImageMasker()``).
         algorithm: One of :data:`~labelshap.ALGORITHMS`: ``"auto"`` (exact when the
-            budget covers every coalition, else partition over the masker's hierarchy,
-            else kernel), ``"partition"`` (Owen values over the hierarchy, refined fairly
-            for every label), ``"permutation"`` (antithetic permutations), ``"kernel"``
-            (Kernel SHAP, paired sampling), ``"exact"``, or shap's own explainers
-            ``"shap-partition"``, ``"shap-permutation"``, ``"shap-exact"``.
+            budget covers every coalition, else owen-sampling over the masker's
+            hierarchy, else permutation), ``"owen-sampling"`` (Owen values from antithetic
+            orders that keep the hierarchy's groups together), ``"partition"`` (Owen
+            values by a budgeted traversal refined fairly for every label),
+            ``"permutation"`` (antithetic permutations), ``"kernel"`` (Kernel SHAP,
+            paired sampling), ``"exact"``, or shap's own explainers ``"shap-partition"``,
+            ``"shap-permutation"``, ``"shap-exact"``.
         max_evals: Budget of masked model evaluations per input.
         seed: Seed of the sampling algorithms; the same seed gives the same values.
         progress: Show a progress bar over the inputs.

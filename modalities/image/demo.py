@@ -30,7 +30,7 @@ def run_demo(
     *,
     seed: int = 0,
     n_explain: int = 100,
-    algorithm: str = "partition",
+    algorithm: str = "owen-sampling",
     max_evals: int = 500,
     n_overlays: int = 24,
 ) -> dict[str, Any]:

@@ -185,7 +185,7 @@ def test_the_same_seed_gives_the_same_samples():
         np.testing.assert_array_equal(first.values, second.values)
 
 
-@pytest.mark.parametrize(("budget", "expected"), [(2**N_FEATURES, "exact"), (100, "partition")])
+@pytest.mark.parametrize(("budget", "expected"), [(2**N_FEATURES, "exact"), (100, "owen-sampling")])
 def test_auto_picks_exact_when_affordable_else_the_hierarchy(budget, expected):
     result = estimate(
         game, N_FEATURES, algorithm="auto", max_evals=budget, clustering=HIERARCHIES["ward"]
@@ -194,5 +194,48 @@ def test_auto_picks_exact_when_affordable_else_the_hierarchy(budget, expected):
     assert result.algorithm == expected
 
 
-def test_auto_without_a_hierarchy_falls_back_to_kernel():
-    assert estimate(game, N_FEATURES, algorithm="auto", max_evals=100).algorithm == "kernel"
+def test_auto_without_a_hierarchy_falls_back_to_permutation():
+    assert estimate(game, N_FEATURES, algorithm="auto", max_evals=100).algorithm == "permutation"
+
+
+@pytest.mark.parametrize("shape", sorted(HIERARCHIES))
+def test_owen_sampling_converges_to_the_owen_formula(shape):
+    clustering = HIERARCHIES[shape]
+    expected = reference_owen(game, N_FEATURES, clustering)
+
+    def error(budget):
+        return np.mean(
+            [
+                relative_error(
+                    estimate(
+                        game,
+                        N_FEATURES,
+                        algorithm="owen-sampling",
+                        max_evals=budget,
+                        clustering=clustering,
+                        seed=seed,
+                    ).values,
+                    expected,
+                )
+                for seed in range(4)
+            ]
+        )
+
+    small, large = error(30), error(3000)
+    assert large < 0.25 * small
+    assert large < 0.05
+
+
+def test_owen_sampling_orders_keep_every_group_together():
+    from labelshap._permutation import _grouped_order
+
+    clustering = HIERARCHIES["ward"]
+    members = hierarchy_members(clustering, N_FEATURES)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        order = _grouped_order(clustering[:, :2].astype(int), N_FEATURES, rng)
+        assert sorted(order) == list(range(N_FEATURES))
+        position = np.argsort(order)
+        for group in members[N_FEATURES:]:
+            places = np.sort(position[group])
+            assert places[-1] - places[0] == len(places) - 1  # contiguous in the order

@@ -1,0 +1,133 @@
+"""Text benchmarks on the demo tag model: speed, overhead and accuracy on short texts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from .measure import Record, bare_model_seconds, label_errors, summarize_errors, timed
+
+logger = logging.getLogger(__name__)
+
+SPEED_ALGORITHMS = ("permutation", "owen-sampling", "partition", "shap-partition")
+SHAPLEY_ALGORITHMS = ("permutation", "kernel", "shap-permutation")
+OWEN_ALGORITHMS = ("partition", "owen-sampling", "shap-partition")
+MAX_TOKENS = 16
+
+
+def run(quick: bool) -> list[Record]:
+    """All text cases."""
+    from labelshap import LabelModel
+    from labelshap.modalities.text.data import load_debtags, split_by_description
+    from labelshap.modalities.text.model import train_text_model
+
+    trained = train_text_model()
+    model = LabelModel(trained.model, list(trained.label_names), batch_size=256)
+    documents = load_debtags()
+    _, test = split_by_description(documents)
+    texts = [documents[i].text for i in test[: 16 if quick else 64]]
+    records = speed(model, trained.tokenizer, texts, budget=500)
+    short = _short_texts(
+        trained.tokenizer, [documents[i].summary for i in test], 3 if quick else 10
+    )
+    records += accuracy(model, trained.tokenizer, short, budgets=(100, 500, 2000))
+    return records
+
+
+def speed(model: Any, tokenizer: Any, texts: list[str], budget: int) -> list[Record]:
+    """Seconds and overhead over the bare model on real descriptions."""
+    from labelshap import Explainer
+    from labelshap.modalities.text import TextMasker
+
+    masker = TextMasker(tokenizer)
+    ids = masker.stack(masker.prepare(texts, model))
+    records = []
+    for algorithm in SPEED_ALGORITHMS:
+        explainer = Explainer(model, masker, algorithm=algorithm, max_evals=budget)
+        explainer.explain(texts[:1])
+        seconds, result = timed(lambda e=explainer: e.explain(texts))
+        rows = int(result.info["model_rows"])
+        bare = bare_model_seconds(model, np.resize(ids, (rows, ids.shape[1])))
+        one, _ = timed(lambda e=explainer: e.explain(texts, labels=[model.label_names[0]]))
+        records.append(
+            Record(
+                modality="text",
+                case="debtags-conv1d",
+                algorithm=algorithm,
+                budget=budget,
+                n_labels=model.n_labels,
+                n_inputs=len(texts),
+                seconds=seconds,
+                model_rows=rows,
+                bare_model_seconds=bare,
+                overhead_ratio=seconds / bare,
+                extra={"label_scaling_ratio": seconds / one},
+            )
+        )
+    shap_seconds = next(r.seconds for r in records if r.algorithm == "shap-partition")
+    for record in records:
+        if not record.algorithm.startswith("shap"):
+            record.speedup_vs_shap = shap_seconds / record.seconds
+    return records
+
+
+def accuracy(
+    model: Any, tokenizer: Any, texts: list[str], budgets: tuple[int, ...]
+) -> list[Record]:
+    """Errors against exact Shapley and Owen values on package summaries of <= 16 tokens."""
+    from labelshap import Explainer
+    from labelshap.modalities.text import TextMasker
+
+    masker = TextMasker(tokenizer)
+
+    def values(algorithm: str, budget: int, text: str) -> np.ndarray:
+        explainer = Explainer(model, masker, algorithm=algorithm, max_evals=budget, seed=1)
+        return explainer.explain([text]).values[0]
+
+    # Texts differ in token count, so errors are computed text by text, then averaged.
+    errors: dict[tuple[int, str, str], list[np.ndarray]] = {}
+    for text in texts:
+        shapley = values("exact", 2**MAX_TOKENS, text)
+        owen = values("partition", 10**6, text)
+        for budget in budgets:
+            for name in SHAPLEY_ALGORITHMS:
+                estimate = values(name, budget, text)
+                errors.setdefault((budget, name, "shapley"), []).append(
+                    label_errors(estimate[None], shapley[None])
+                )
+            for name in OWEN_ALGORITHMS:
+                estimate = values(name, budget, text)
+                errors.setdefault((budget, name, "owen"), []).append(
+                    label_errors(estimate[None], owen[None])
+                )
+    records = []
+    for (budget, name, reference), per_text in errors.items():
+        median, worst = summarize_errors(np.mean(per_text, axis=0))
+        records.append(
+            Record(
+                modality="text",
+                case="debtags-summaries-16-tokens",
+                algorithm=name,
+                budget=budget,
+                n_labels=model.n_labels,
+                n_inputs=len(texts),
+                error_median_label=median,
+                error_worst_label=worst,
+                reference=reference,
+            )
+        )
+    return records
+
+
+def _short_texts(tokenizer: Any, summaries: list[str], count: int) -> list[str]:
+    """The first ``count`` summaries of 10-16 tokens (exact enumeration stays cheap)."""
+    chosen = []
+    for summary in summaries:
+        n_tokens = len(tokenizer(summary, add_special_tokens=False)["input_ids"])
+        if 10 <= n_tokens <= MAX_TOKENS:
+            chosen.append(summary)
+        if len(chosen) == count:
+            break
+    return chosen
