@@ -11,7 +11,7 @@ from .measure import Record, bare_model_seconds, label_errors, summarize_errors,
 
 logger = logging.getLogger(__name__)
 
-SPEED_ALGORITHMS = ("partition", "permutation", "kernel", "shap-partition")
+SPEED_ALGORITHMS = ("owen-sampling", "partition", "permutation", "kernel", "shap-partition")
 ACCURACY_ALGORITHMS = (
     "partition",
     "owen-sampling",
@@ -97,7 +97,7 @@ def label_scaling(model: Any, images: np.ndarray, budget: int) -> list[Record]:
     from labelshap.modalities.image import ImageMasker
 
     records = []
-    for algorithm in ("partition", "permutation", "shap-partition"):
+    for algorithm in ("owen-sampling", "partition", "permutation", "shap-partition"):
         explainer = Explainer(
             model, ImageMasker(n_segments=80), algorithm=algorithm, max_evals=budget
         )

@@ -12,15 +12,8 @@ import numpy as np
 
 from labelshap.explanation import Explanation, register_explanation
 
-from .audit import (
-    AuditResult,
-    audit_table,
-    bar_chart,
-    beeswarm_chart,
-    heatmap_chart,
-    save_figure,
-    waterfall_chart,
-)
+from .audit import AuditResult, audit_table
+from .charts import bar_chart, beeswarm_chart, heatmap_chart, save_figure, waterfall_chart
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

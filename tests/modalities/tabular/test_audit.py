@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labelshap.modalities.tabular.audit import (
-    audit_table,
+from labelshap.modalities.tabular.audit import audit_table
+from labelshap.modalities.tabular.charts import (
     bar_chart,
     beeswarm_chart,
     heatmap_chart,
