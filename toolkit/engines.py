@@ -16,7 +16,9 @@ so adding labels costs no model rows. labelshap's own algorithms:
   accurate per second in ``benchmarks/``; see its results).
 
 shap's own explainers stay available for comparison: ``"shap-exact"``,
-``"shap-permutation"`` and ``"shap-partition"``.
+``"shap-permutation"`` and ``"shap-partition"``. ``"gradient"`` (integrated gradients in
+mask space, every label in one vectorised pass) needs the model's gradients and runs in
+the explainer (see ``_gradient.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ._permutation import antithetic_permutation, hierarchical_permutation, perm
 
 __all__ = [
     "ALGORITHMS",
+    "GRADIENT",
     "HIERARCHICAL_ALGORITHMS",
     "EngineResult",
     "estimate",
@@ -103,7 +106,9 @@ _REGISTRY: dict[str, _Algorithm] = {
     "shap-partition": _Algorithm(_run_shap("partition"), True, lambda n: 2, "2"),
 }
 
-ALGORITHMS = ("auto", *_REGISTRY)
+# Not a masking algorithm: it needs the model's gradients, so the explainer runs it.
+GRADIENT = "gradient"
+ALGORITHMS = ("auto", *_REGISTRY, GRADIENT)
 HIERARCHICAL_ALGORITHMS = tuple(name for name, spec in _REGISTRY.items() if spec.needs_clustering)
 
 
@@ -112,13 +117,15 @@ class EngineResult:
     """Values of one input: ``values`` (n_features, n_labels), ``base_values`` (n_labels,).
 
     ``algorithm`` is the algorithm that ran (``"auto"`` resolved); ``evaluations`` the
-    number of masks evaluated.
+    number of masks evaluated; ``completeness_gap`` how far the values' sum is from the
+    score gap (0 for the masking algorithms, which are exact in that respect).
     """
 
     values: np.ndarray
     base_values: np.ndarray
     evaluations: int
     algorithm: str
+    completeness_gap: float = 0.0
 
 
 def resolve_algorithm(algorithm: str, n_features: int, max_evals: int, has_clustering: bool) -> str:
@@ -159,6 +166,11 @@ def estimate(
         raise ValueError(f"algorithm={algorithm!r} is not supported; accepted: {ALGORITHMS}")
     if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 2:
         raise ValueError(f"max_evals={max_evals!r} must be an integer of at least 2")
+    if algorithm == GRADIENT:
+        raise ValueError(
+            "algorithm='gradient' needs the model's gradients, not masked evaluations; run "
+            "it through Explainer"
+        )
     algorithm = resolve_algorithm(algorithm, n_features, max_evals, clustering is not None)
     counted = _MaskCounter(evaluate)
     if n_features <= 1:

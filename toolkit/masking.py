@@ -34,6 +34,9 @@ class MaskedInput:
         extras: Arrays the picture of this modality needs (a segment map, offsets).
         rows_per_mask: Model rows one evaluation costs (1; a tabular masker that
             averages over background rows costs one row per background row).
+        soft_build: Like ``build`` but differentiable in masks with values in [0, 1]
+            (a feature blends towards its fill), for the gradient algorithm; ``None``
+            where the masked inputs are not differentiable (token ids).
     """
 
     n_features: int
@@ -44,6 +47,7 @@ class MaskedInput:
     feature_data: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     rows_per_mask: int = 1
+    soft_build: Callable[..., Any] | None = None
 
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the input under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``."""

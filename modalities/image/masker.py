@@ -15,7 +15,7 @@ from .segmentation import grid_segments, segment_linkage, slic_segments
 if TYPE_CHECKING:
     from labelshap.model import LabelModel
 
-__all__ = ["ImageMasker", "SEGMENTATIONS", "FILLS"]
+__all__ = ["ImageMasker", "SEGMENTATIONS", "FILLS", "blend_masked_images", "build_masked_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ class ImageMasker(Masker):
             clustering=segment_linkage(segments, image),
             feature_data=intensity / np.maximum(counts, 1),
             extras={"segments": segments},
+            soft_build=blend_masked_images,
         )
 
 
@@ -158,6 +159,18 @@ def build_masked_images(masks: Any, segments: Any, image: Any, fill: Any) -> Any
 
     keep = tf.gather(masks > 0.5, segments, axis=1)[..., None]
     return tf.where(keep, image, fill)
+
+
+def blend_masked_images(masks: Any, segments: Any, image: Any, fill: Any) -> Any:
+    """Masked images for masks in [0, 1]: each pixel blends from its fill to the image.
+
+    Equals :func:`build_masked_images` for 0/1 masks and is differentiable in the masks,
+    which the gradient algorithm needs.
+    """
+    import tensorflow as tf
+
+    keep = tf.gather(tf.cast(masks, image.dtype), segments, axis=1)[..., None]
+    return fill + keep * (image - fill)
 
 
 def _image_input_shape(model: LabelModel) -> tuple[int, int, int]:
