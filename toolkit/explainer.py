@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -107,11 +108,17 @@ class Explainer:
             self.max_evals,
         )
 
+        # The host cuts the next input into features (superpixels, tokens) while the
+        # device evaluates the current one.
         bound_inputs, results = [], []
-        for index, item in enumerate(_progress(items, self.progress)):
-            bound = self.masker.bind(item, self.model)
-            bound_inputs.append(bound)
-            results.append(self._explain_one(bound, columns, self.seed + index))
+        with ThreadPoolExecutor(max_workers=1) as host:
+            pending = [host.submit(self.masker.bind, item, self.model) for item in items[:1]]
+            for index in _progress(range(len(items)), self.progress):
+                bound = pending.pop().result()
+                if index + 1 < len(items):
+                    pending.append(host.submit(self.masker.bind, items[index + 1], self.model))
+                bound_inputs.append(bound)
+                results.append(self._explain_one(bound, columns, self.seed + index))
 
         return self._assemble(
             bound_inputs,
