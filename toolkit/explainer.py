@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._gradient import integrated_mask_gradients
+from ._packing import explain_packed
 from .engines import ALGORITHMS, GRADIENT, EngineResult, estimate
 from .explanation import Explanation, _explanation_class
 from .labels import LabelSelection, select_labels
@@ -20,6 +21,11 @@ from .model import LabelModel
 __all__ = ["Explainer"]
 
 logger = logging.getLogger(__name__)
+
+# Inputs explained together: their evaluations share model batches where the masker
+# allows it, and they are cut into features by a few host threads.
+_GROUP_SIZE = 32
+_HOST_THREADS = 2
 
 
 class Explainer:
@@ -108,17 +114,14 @@ class Explainer:
             self.max_evals,
         )
 
-        # The host cuts the next input into features (superpixels, tokens) while the
-        # device evaluates the current one.
         bound_inputs, results = [], []
-        with ThreadPoolExecutor(max_workers=1) as host:
-            pending = [host.submit(self.masker.bind, item, self.model) for item in items[:1]]
-            for index in _progress(range(len(items)), self.progress):
-                bound = pending.pop().result()
-                if index + 1 < len(items):
-                    pending.append(host.submit(self.masker.bind, items[index + 1], self.model))
-                bound_inputs.append(bound)
-                results.append(self._explain_one(bound, columns, self.seed + index))
+        progress = _progress(len(items), self.progress)
+        for start in range(0, len(items), _GROUP_SIZE):
+            group = self._bind_group(items[start : start + _GROUP_SIZE])
+            results += self._explain_group(group, columns, self.seed + start)
+            bound_inputs += group
+            progress.update(len(group))
+        progress.close()
 
         return self._assemble(
             bound_inputs,
@@ -130,15 +133,56 @@ class Explainer:
             time.perf_counter() - started,
         )
 
-    def _explain_one(self, bound: MaskedInput, columns: np.ndarray, seed: int):
+    def _bind_group(self, items: Sequence[Any]) -> list[MaskedInput]:
+        """Cut a group of inputs into features, on host threads (numpy and scikit-image
+        release the GIL for most of it)."""
+        with ThreadPoolExecutor(max_workers=_HOST_THREADS) as host:
+            return list(host.map(lambda item: self.masker.bind(item, self.model), items))
+
+    def _explain_group(
+        self, group: Sequence[MaskedInput], columns: np.ndarray, seed: int
+    ) -> list[EngineResult]:
+        """Explain a group of inputs, packing their evaluations into shared batches
+        where the masker can build several inputs' masked copies in one call."""
+        # shap's explainers draw from numpy's global generator, which threads would share.
+        packable = (
+            self.algorithm != GRADIENT
+            and not self.algorithm.startswith("shap-")
+            and len(group) > 1
+            and self.model.is_tensorflow
+            and all(bound.group_build is not None for bound in group)
+            and len({tuple(np.shape(c) for c in bound.context) for bound in group}) == 1
+        )
+        if not packable:
+            return [
+                self._explain_one(bound, columns, seed + position)
+                for position, bound in enumerate(group)
+            ]
+
+        def explain_one(bound: MaskedInput, evaluate: Any, position: int) -> EngineResult:
+            return self._explain_one(
+                bound, columns, seed + position, lambda masks: evaluate(masks)[:, columns]
+            )
+
+        return explain_packed(self.model, group, explain_one)
+
+    def _explain_one(
+        self,
+        bound: MaskedInput,
+        columns: np.ndarray,
+        seed: int,
+        evaluate: Any = None,
+    ) -> EngineResult:
         if self.algorithm == GRADIENT:
             values, base, gap = integrated_mask_gradients(
                 self.model, bound, columns, n_steps=self.max_evals
             )
             return EngineResult(values, base, self.max_evals + 2, GRADIENT, completeness_gap=gap)
 
-        def evaluate(masks: np.ndarray) -> np.ndarray:
-            return bound.evaluate(self.model, masks)[:, columns]
+        if evaluate is None:
+
+            def evaluate(masks: np.ndarray) -> np.ndarray:
+                return bound.evaluate(self.model, masks)[:, columns]
 
         return estimate(
             evaluate,
@@ -208,12 +252,10 @@ class Explainer:
         )
 
 
-def _progress(items: Sequence[Any], enabled: bool):
-    if not enabled:
-        return items
+def _progress(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc="explaining", unit="input")
+    return tqdm(total=total, desc="explaining", unit="input", disable=not enabled)
 
 
 def _stack_padded(arrays: Sequence[np.ndarray]) -> np.ndarray:

@@ -37,6 +37,11 @@ class MaskedInput:
         soft_build: Like ``build`` but differentiable in masks with values in [0, 1]
             (a feature blends towards its fill), for the gradient algorithm; ``None``
             where the masked inputs are not differentiable (token ids).
+        group_build: Builds masked copies of several inputs in one call:
+            ``group_build(masks, *stacked_contexts)`` where the masks' last column holds
+            each row's position in the group and the contexts of the group's inputs
+            are stacked. ``None`` where the masker cannot (inputs are then evaluated one
+            at a time).
     """
 
     n_features: int
@@ -48,6 +53,7 @@ class MaskedInput:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     rows_per_mask: int = 1
     soft_build: Callable[..., Any] | None = None
+    group_build: Callable[..., Any] | None = None
 
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the input under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``."""

@@ -15,7 +15,14 @@ from .segmentation import grid_segments, segment_linkage, slic_segments
 if TYPE_CHECKING:
     from labelshap.model import LabelModel
 
-__all__ = ["ImageMasker", "SEGMENTATIONS", "FILLS", "blend_masked_images", "build_masked_images"]
+__all__ = [
+    "FILLS",
+    "SEGMENTATIONS",
+    "ImageMasker",
+    "blend_masked_images",
+    "build_masked_image_group",
+    "build_masked_images",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +147,7 @@ class ImageMasker(Masker):
             feature_data=intensity / np.maximum(counts, 1),
             extras={"segments": segments},
             soft_build=blend_masked_images,
+            group_build=build_masked_image_group,
         )
 
 
@@ -159,6 +167,25 @@ def build_masked_images(masks: Any, segments: Any, image: Any, fill: Any) -> Any
 
     keep = tf.gather(masks > 0.5, segments, axis=1)[..., None]
     return tf.where(keep, image, fill)
+
+
+def build_masked_image_group(masks: Any, segments: Any, images: Any, fills: Any) -> Any:
+    """Masked copies of several images in one call, with TensorFlow ops.
+
+    Args:
+        masks: ``(m, F + 1)`` float; the last column is each row's image in the group.
+        segments: ``(G, H, W)`` superpixel maps of the group's images.
+        images: ``(G, H, W, C)`` the images.
+        fills: ``(G, H, W, C)`` what hidden pixels show.
+
+    Returns:
+        ``(m, H, W, C)`` masked images.
+    """
+    import tensorflow as tf
+
+    which = tf.cast(masks[:, -1], tf.int32)
+    keep = tf.gather(masks[:, :-1] > 0.5, tf.gather(segments, which), batch_dims=1)
+    return tf.where(keep[..., None], tf.gather(images, which), tf.gather(fills, which))
 
 
 def blend_masked_images(masks: Any, segments: Any, image: Any, fill: Any) -> Any:

@@ -1,0 +1,88 @@
+"""Packing several inputs' evaluations into shared batches changes no value."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from labelshap import Explainer
+from labelshap._packing import _Batcher
+from labelshap.modalities.image import ImageMasker
+
+
+@pytest.mark.parametrize("algorithm", ["owen-sampling", "partition", "kernel", "permutation"])
+def test_packed_values_equal_one_input_at_a_time(algorithm, image_label_model, images_factory):
+    images = images_factory(4, size=16, seed=12)
+    explainer = Explainer(
+        image_label_model, ImageMasker("grid", cell=4), algorithm=algorithm, max_evals=120
+    )
+
+    together = explainer.explain(images)
+    alone = [explainer.explain(images[i : i + 1]) for i in range(len(images))]
+
+    for index, single in enumerate(alone):
+        # Each input keeps its own seed (the explainer's seed plus its position).
+        if algorithm in ("owen-sampling", "kernel", "permutation"):
+            single = Explainer(
+                image_label_model,
+                ImageMasker("grid", cell=4),
+                algorithm=algorithm,
+                max_evals=120,
+                seed=index,
+            ).explain(images[index : index + 1])
+        np.testing.assert_allclose(together.values[index], single.values[0], atol=1e-6)
+
+
+def test_packed_evaluations_share_batches(image_label_model, images_factory):
+    images = images_factory(6, size=16, seed=13)
+    calls = []
+    original = image_label_model.predict_masked
+
+    def counting(masks, build, context):
+        calls.append(len(masks))
+        return original(masks, build, context)
+
+    image_label_model.predict_masked = counting
+    try:
+        Explainer(
+            image_label_model, ImageMasker("grid", cell=4), algorithm="owen-sampling", max_evals=92
+        ).explain(images)
+    finally:
+        del image_label_model.predict_masked
+
+    assert calls == [6 * 92]  # one request of every input's masks, not six
+
+
+def test_a_failing_input_does_not_block_the_others():
+    batches = []
+    batcher = _Batcher(
+        3,
+        lambda requests: (
+            batches.append(sorted(requests))
+            or {position: masks.sum(axis=1, keepdims=True) for position, masks in requests.items()}
+        ),
+    )
+    results = {}
+
+    def work(position):
+        try:
+            if position == 1:
+                raise RuntimeError("input 1 failed before asking")
+            results[position] = batcher.evaluate(position, np.ones((2, 3)))
+        except RuntimeError:
+            results[position] = "failed"
+        finally:
+            batcher.finish(position)
+
+    threads = [threading.Thread(target=work, args=(position,)) for position in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert not any(thread.is_alive() for thread in threads)
+    assert results[1] == "failed"
+    np.testing.assert_array_equal(results[0], [[3.0], [3.0]])
+    assert batches == [[0, 2]]
