@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,9 @@ MODALITIES: dict[str, str] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    # Keep TensorFlow's and transformers' start-up chatter off the user's terminal.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -71,7 +75,11 @@ def _build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain inputs with a saved model")
     per_modality = explain.add_subparsers(dest="modality", required=True)
     for name in MODALITIES:
-        sub = per_modality.add_parser(name, help=f"explain {name} inputs")
+        sub = per_modality.add_parser(
+            name,
+            help=f"explain {name} inputs",
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
         _add_common_explain_arguments(sub)
         _modality(name).add_explain_arguments(sub)
     return parser
@@ -92,10 +100,22 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("probability", "logit"),
         help="space in which to explain (default: the model's output)",
     )
-    parser.add_argument("--algorithm", choices=ALGORITHMS, default="auto")
+    parser.add_argument(
+        "--algorithm",
+        choices=ALGORITHMS,
+        default="auto",
+        help="estimation algorithm (auto: exact when affordable, else owen-sampling over "
+        "the masker's hierarchy, else permutation)",
+    )
     parser.add_argument("--max-evals", type=int, default=500, help="evaluations per input")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=256, help="model rows per call")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=256,
+        help="model rows per call (tabular: 4096, as each evaluation is one row per "
+        "background row)",
+    )
     selection = parser.add_mutually_exclusive_group()
     selection.add_argument("--label", action="append", help="explain this label (repeatable)")
     selection.add_argument("--top-k", type=int, help="explain each input's k best labels")

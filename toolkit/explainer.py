@@ -123,6 +123,12 @@ class Explainer:
             progress.update(len(group))
         progress.close()
 
+        logger.info(
+            "explained %d inputs with %s in %.1f s",
+            len(items),
+            ", ".join(sorted({result.algorithm for result in results})) or self.algorithm,
+            time.perf_counter() - started,
+        )
         return self._assemble(
             bound_inputs,
             results,

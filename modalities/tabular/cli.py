@@ -23,6 +23,8 @@ SCHEMA_KEYS = ("inputs", "groups", "categorical")
 
 def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
     """Tabular options of ``labelshap explain tabular``."""
+    # One evaluation is one model row per background row: large batches pay off.
+    parser.set_defaults(batch_size=4096)
     parser.add_argument("rows", type=Path, help="CSV of rows to explain; header = column names")
     parser.add_argument(
         "--background",

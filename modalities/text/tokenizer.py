@@ -26,7 +26,7 @@ WORDPIECE_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 #: Byte-level BPE special tokens (RoBERTa's names), in id order: ``<pad>`` is id 0.
 BYTE_LEVEL_SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<mask>")
 
-_INSTALL_HINT = "pip install 'labelshap[text]'"
+_INSTALL_HINT = "pip install transformers tokenizers"
 
 
 def train_wordpiece(
