@@ -1,4 +1,8 @@
-"""``python -m benchmarks``: measure labelshap side by side with shap in one run."""
+"""``python -m benchmarks``: measure labelshap side by side with shap in one run.
+
+``--suite accuracy`` (the default) measures accuracy and overhead on the demo models;
+``--suite throughput`` measures rows/s and explanations/s at realistic model sizes.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import image_cases, tabular_cases, text_cases
+from . import image_cases, tabular_cases, text_cases, throughput
 from .measure import Record
 
 MODALITIES = {
@@ -19,6 +23,7 @@ MODALITIES = {
     "text": text_cases.run,
     "tabular": tabular_cases.run,
 }
+SUITES = ("accuracy", "throughput")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,30 +31,54 @@ def main(argv: list[str] | None = None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes (default)")
     size.add_argument("--full", action="store_true", help="more inputs per case")
+    size.add_argument(
+        "--smoke", action="store_true", help="tiny models (throughput suite, CI smoke test)"
+    )
+    parser.add_argument("--suite", choices=SUITES, default="accuracy")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--modality", action="append", choices=sorted(MODALITIES))
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
+    if args.smoke and args.suite != "throughput":
+        parser.error("--smoke is only for --suite throughput")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     machine = _machine(args.device)
     started = time.perf_counter()
+    modalities = args.modality or sorted(MODALITIES)
     records: list[Record] = []
-    for name in args.modality or sorted(MODALITIES):
-        logging.getLogger("benchmarks").info("running %s cases", name)
-        records += MODALITIES[name](quick=not args.full)
+    if args.suite == "throughput":
+        size = "smoke" if args.smoke else "full" if args.full else "quick"
+        records, described = throughput.run(size, args.device, modalities)
+        machine |= described
+    else:
+        for name in modalities:
+            logging.getLogger("benchmarks").info("running %s cases", name)
+            records += MODALITIES[name](quick=not args.full)
 
     args.out.mkdir(parents=True, exist_ok=True)
     results = {
+        "suite": args.suite,
         "machine": machine,
         "quick": not args.full,
         "seconds": time.perf_counter() - started,
         "records": [record.to_json() for record in records],
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    table = markdown_table(records, machine)
+    if args.suite == "throughput":
+        throughput.write_plot(records, args.out / "throughput.png")
+        table = throughput.summary_table(records, machine)
+    else:
+        table = markdown_table(records, machine)
     (args.out / "results.md").write_text(table, encoding="utf-8")
     sys.stdout.write(table)
+    logging.getLogger("benchmarks").info(
+        "%s suite: %d records in %.0f s, written to %s",
+        args.suite,
+        len(records),
+        results["seconds"],
+        args.out,
+    )
     return 0
 
 

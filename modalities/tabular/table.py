@@ -309,9 +309,11 @@ def _check_columns(
     missing = [name for name in expected if name not in set(given)]
     extra = [name for name in given if name not in set(expected)]
     if missing or extra:
+        problems = [f"lacks {kind} {missing!r}"] if missing else []
+        problems += [f"has extra {kind} {extra!r}"] if extra else []
         raise ValueError(
-            f"{argument} lacks {kind} {missing!r} and has extra {kind} {extra!r}; expected "
-            f"exactly the masker's {kind} ({_preview(expected)})"
+            f"{argument} {' and '.join(problems)}; expected exactly the masker's {kind} "
+            f"({_preview(expected)})"
         )
 
 
