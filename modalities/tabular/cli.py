@@ -77,6 +77,12 @@ def run_explain(args: argparse.Namespace) -> int:
         seed=args.seed,
         **schema,
     )
+    unknown = [name for name in args.sensitive or () if name not in masker.feature_names]
+    if unknown:
+        raise ValueError(
+            f"--sensitive {unknown!r} are not features of {str(args.background)!r}; "
+            f"accepted: {masker.feature_names!r}"
+        )
     if not 0 <= args.waterfall_row < len(rows):
         raise ValueError(
             f"--waterfall-row {args.waterfall_row} is not a row of {str(args.rows)!r} "

@@ -163,3 +163,11 @@ def test_the_demo_writes_its_summary_and_files(tmp_path):
         assert (tmp_path / name).is_file()
     for name in ("audit.csv", "audit.md", "explanation.npz", "charts/heatmap.png"):
         assert (tmp_path / name).is_file()
+
+
+def test_an_unknown_sensitive_feature_is_refused_before_explaining(saved, tmp_path, capsys):
+    args = explain_args(saved, tmp_path, "--sensitive", "mobil", str(saved / "rows.csv"))
+
+    assert main(args) == 2
+    assert "--sensitive ['mobil'] are not features" in capsys.readouterr().err
+    assert not (tmp_path / "explanation.npz").exists()
