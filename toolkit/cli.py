@@ -154,6 +154,21 @@ def load_model(args: argparse.Namespace) -> Any:
     )
 
 
+def make_explainer(args: argparse.Namespace, model: Any, masker: Any) -> Any:
+    """The :class:`Explainer` the common ``--algorithm/--max-evals/--seed`` options ask
+    for, with a progress bar."""
+    from .explainer import Explainer
+
+    return Explainer(
+        model,
+        masker,
+        algorithm=args.algorithm,
+        max_evals=args.max_evals,
+        seed=args.seed,
+        progress=True,
+    )
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     names = [args.modality] if args.modality else list(MODALITIES)
     summaries = {}

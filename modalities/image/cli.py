@@ -31,8 +31,7 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Explain image files; write one overlay per image and the saved explanation."""
-    from labelshap.cli import label_selection, load_model
-    from labelshap.explainer import Explainer
+    from labelshap.cli import label_selection, load_model, make_explainer
 
     model = load_model(args)
     masker = ImageMasker(
@@ -42,14 +41,7 @@ def run_explain(args: argparse.Namespace) -> int:
         fill=args.fill,
         resize=args.resize,
     )
-    explainer = Explainer(
-        model,
-        masker,
-        algorithm=args.algorithm,
-        max_evals=args.max_evals,
-        seed=args.seed,
-        progress=True,
-    )
+    explainer = make_explainer(args, model, masker)
     explanation = explainer.explain([str(path) for path in args.images], label_selection(args))
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -63,8 +63,7 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Explain the rows of a CSV; write charts, the audit table and the saved explanation."""
-    from labelshap.cli import label_selection, load_model
-    from labelshap.explainer import Explainer
+    from labelshap.cli import label_selection, load_model, make_explainer
 
     model = load_model(args)
     schema = load_schema(args.schema, Path(args.model))
@@ -88,14 +87,7 @@ def run_explain(args: argparse.Namespace) -> int:
             f"--waterfall-row {args.waterfall_row} is not a row of {str(args.rows)!r} "
             f"(rows 0..{len(rows) - 1})"
         )
-    explainer = Explainer(
-        model,
-        masker,
-        algorithm=args.algorithm,
-        max_evals=args.max_evals,
-        seed=args.seed,
-        progress=True,
-    )
+    explainer = make_explainer(args, model, masker)
     # Rows as named columns: matched to the background's columns by name.
     named_rows = {name: rows[:, j] for j, name in enumerate(row_names)}
     explanation = explainer.explain(named_rows, label_selection(args))

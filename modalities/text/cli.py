@@ -71,8 +71,7 @@ def run_explain(args: argparse.Namespace) -> int:
     Without ``--label``, ``--top-k`` or ``--threshold`` each text's 3 best labels are
     explained.
     """
-    from labelshap.cli import label_selection, load_model
-    from labelshap.explainer import Explainer
+    from labelshap.cli import label_selection, load_model, make_explainer
     from labelshap.labels import TopK
 
     from . import model as _registers_padding_mask  # noqa: F401  (layer of the demo model)
@@ -87,14 +86,7 @@ def run_explain(args: argparse.Namespace) -> int:
         long_text=args.long_text,
         stride=args.stride,
     )
-    explainer = Explainer(
-        model,
-        masker,
-        algorithm=args.algorithm,
-        max_evals=args.max_evals,
-        seed=args.seed,
-        progress=True,
-    )
+    explainer = make_explainer(args, model, masker)
     selection = label_selection(args)
     explanation = explainer.explain(texts, TopK(_DEFAULT_TOP_K) if selection is None else selection)
 
