@@ -331,7 +331,8 @@ class LabelModel:
 
     def _declared_outputs(self) -> int | None:
         if self._keras is None:
-            return None
+            # A SavedModel's signature declares its width; a plain callable does not.
+            return getattr(self._callable, "n_outputs", None)
         shapes = [tuple(output.shape) for output in self._keras.outputs]
         if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][1] is None:
             raise ValueError(
@@ -421,6 +422,9 @@ def _load_saved_model(path: Path) -> Callable:
 
     call.loaded = loaded  # keep the restored object alive with the function
     call.input_spec = (tuple(signature.structured_input_signature[1][name].shape[1:]), dtype.name)
+    outputs = list(signature.structured_outputs.values())
+    if len(outputs) == 1 and len(outputs[0].shape) == 2 and outputs[0].shape[1] is not None:
+        call.n_outputs = int(outputs[0].shape[1])
     return call
 
 

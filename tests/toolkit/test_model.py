@@ -323,6 +323,16 @@ def test_h5_file_is_refused_naming_the_suffix(sigmoid_model, tmp_path):
         LabelModel(path, LABELS)
 
 
+def test_saved_model_declares_its_width_so_labels_may_be_omitted(sigmoid_model, tmp_path):
+    sigmoid_model.export(str(tmp_path / "exported"))
+
+    named = LabelModel(tmp_path / "exported")
+    with pytest.raises(ValueError, match="2 names were given but the model has 3 outputs"):
+        LabelModel(tmp_path / "exported", ["a", "b"])
+
+    assert named.label_names == [f"label_{i}" for i in range(len(LABELS))]
+
+
 def test_directory_without_saved_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds no saved_model.pb"):
         LabelModel(tmp_path, LABELS)
