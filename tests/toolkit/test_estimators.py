@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import linkage
+from shapley_reference import batch_game, reference_shapley
 
 from labelshap._owen import hierarchy_members
 from labelshap.engines import estimate
@@ -25,25 +25,6 @@ def game(masks: np.ndarray) -> np.ndarray:
     pairwise = np.einsum("mi,mj,ijl->ml", masks, masks, PAIRS)
     triple = np.prod(masks[:, TRIPLE], axis=1, keepdims=True)
     return np.tanh(masks @ WEIGHTS + pairwise) + 1.5 * triple
-
-
-def reference_shapley(value, n_features: int) -> np.ndarray:
-    """The Shapley formula, feature by feature, over every coalition of the others."""
-    out = None
-    for feature in range(n_features):
-        others = [j for j in range(n_features) if j != feature]
-        total = 0.0
-        for size in range(n_features):
-            weight = math.factorial(size) * math.factorial(n_features - size - 1)
-            weight /= math.factorial(n_features)
-            for coalition in itertools.combinations(others, size):
-                without = np.zeros((1, n_features))
-                without[0, list(coalition)] = 1.0
-                with_feature = without.copy()
-                with_feature[0, feature] = 1.0
-                total = total + weight * (value(with_feature)[0] - value(without)[0])
-        out = total[None] if out is None else np.concatenate([out, total[None]])
-    return out
 
 
 def reference_owen(value, n_features: int, clustering: np.ndarray) -> np.ndarray:
@@ -76,7 +57,7 @@ def reference_owen(value, n_features: int, clustering: np.ndarray) -> np.ndarray
     return out
 
 
-EXACT_SHAPLEY = reference_shapley(game, N_FEATURES)
+EXACT_SHAPLEY = reference_shapley(batch_game(game), N_FEATURES)
 HIERARCHIES = {
     "balanced": linkage(np.arange(N_FEATURES, dtype=float)[:, None], "average"),
     "chain": linkage(np.exp(np.arange(N_FEATURES, dtype=float))[:, None], "single"),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 import pytest
 import shap
+from shapley_reference import reference_shapley
 
 from labelshap import Explainer
 from labelshap.modalities.image import ImageMasker
@@ -30,31 +28,6 @@ def numpy_masked(mask: np.ndarray, image, segments, fill) -> np.ndarray:
     """A masked image built plainly in numpy, independently of the TensorFlow path."""
     keep = np.asarray(mask, dtype=bool)[segments][..., None]
     return np.where(keep, image, fill)
-
-
-def reference_shapley(value_of, n_players: int) -> np.ndarray:
-    """Exact Shapley values by the formula: sum over coalitions of weighted marginals."""
-    cache = {}
-
-    def value(coalition: frozenset) -> np.ndarray:
-        if coalition not in cache:
-            mask = np.zeros(n_players, dtype=bool)
-            mask[list(coalition)] = True
-            cache[coalition] = value_of(mask)
-        return cache[coalition]
-
-    values = None
-    for player in range(n_players):
-        others = [p for p in range(n_players) if p != player]
-        total = 0.0
-        for size in range(n_players):
-            weight = math.factorial(size) * math.factorial(n_players - size - 1)
-            weight /= math.factorial(n_players)
-            for coalition in itertools.combinations(others, size):
-                with_player = value(frozenset(coalition) | {player})
-                total = total + weight * (with_player - value(frozenset(coalition)))
-        values = total[None] if values is None else np.concatenate([values, total[None]])
-    return values
 
 
 def test_exact_values_equal_the_shapley_formula(problem):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Callable
-
 import numpy as np
 import pytest
+from shapley_reference import reference_shapley
 
 N_COLUMNS = 6
 LABELS = ["a", "b", "c"]
@@ -34,31 +31,6 @@ def make_two_input_mlp(widths: dict[str, int], n_labels: int = 3, seed: int = 0)
     hidden = keras.layers.Dense(8, activation="tanh", name="hidden")(joined)
     outputs = keras.layers.Dense(n_labels, activation="sigmoid", name="labels")(hidden)
     return keras.Model(inputs, outputs)
-
-
-def reference_shapley(value_of: Callable[[np.ndarray], np.ndarray], n_players: int) -> np.ndarray:
-    """Exact Shapley values by the formula: every coalition, weighted marginal gains."""
-    cache: dict[frozenset, np.ndarray] = {}
-
-    def value(coalition: frozenset) -> np.ndarray:
-        if coalition not in cache:
-            mask = np.zeros(n_players, dtype=bool)
-            mask[list(coalition)] = True
-            cache[coalition] = np.asarray(value_of(mask), dtype=np.float64)
-        return cache[coalition]
-
-    values = []
-    for player in range(n_players):
-        others = [p for p in range(n_players) if p != player]
-        total = 0.0
-        for size in range(n_players):
-            weight = math.factorial(size) * math.factorial(n_players - size - 1)
-            weight /= math.factorial(n_players)
-            for coalition in itertools.combinations(others, size):
-                gain = value(frozenset(coalition) | {player}) - value(frozenset(coalition))
-                total = total + weight * gain
-        values.append(total)
-    return np.stack(values)
 
 
 def interventional_value(model, row, background, feature_columns, weights=None):

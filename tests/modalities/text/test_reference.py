@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 import pytest
 import shap
+from shapley_reference import reference_shapley
 
 from labelshap import Explainer, LabelModel
 from labelshap.modalities.text import TextMasker
@@ -41,31 +39,6 @@ def numpy_masked_ids(keep, ids, fill, pad, hide="mask", length=LENGTH):
     row = np.full(length, pad, dtype=np.int32)
     row[: len(content) + 2] = [ids[0], *content, ids[-1]]
     return row
-
-
-def reference_shapley(value_of, n_players: int) -> np.ndarray:
-    """Exact Shapley values by the formula: sum over coalitions of weighted marginals."""
-    cache = {}
-
-    def value(coalition: frozenset) -> np.ndarray:
-        if coalition not in cache:
-            mask = np.zeros(n_players, dtype=bool)
-            mask[list(coalition)] = True
-            cache[coalition] = value_of(mask)
-        return cache[coalition]
-
-    rows = []
-    for player in range(n_players):
-        others = [p for p in range(n_players) if p != player]
-        total = 0.0
-        for size in range(n_players):
-            weight = math.factorial(size) * math.factorial(n_players - size - 1)
-            weight /= math.factorial(n_players)
-            for coalition in itertools.combinations(others, size):
-                marginal = value(frozenset(coalition) | {player}) - value(frozenset(coalition))
-                total = total + weight * marginal
-        rows.append(total)
-    return np.stack(rows)
 
 
 @pytest.mark.parametrize("hide", ["mask", "delete"])
