@@ -70,7 +70,7 @@ def test_explain_image_writes_overlays_and_the_explanation(trained, tmp_path, ca
     for path in (tmp_path / "overlays").iterdir():
         with Image.open(path) as picture:
             assert picture.width > picture.height  # the image, then one panel per label
-    result = load_explanation(tmp_path / "explanation")
+    result = load_explanation(tmp_path)
     assert type(result).__name__ == "ImageExplanation"
     assert result.selected.sum(axis=1).tolist() == [2, 2]
     gap = result.scores - result.base_values
@@ -133,3 +133,34 @@ def test_the_console_command_is_installed():
         check=True,
     )
     assert "--resize" in completed.stdout
+
+
+def test_a_folder_job_records_a_bad_file_and_resumes(trained, tmp_path, capsys):
+    import json
+
+    folder, images = trained
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for path in images:
+        (inputs / path.name).write_bytes(path.read_bytes())
+    (inputs / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+
+    first = main(explain_args(folder, out, "--top-k", "1", str(inputs)))
+    printed = capsys.readouterr()
+    second = main(explain_args(folder, out, "--top-k", "1", str(inputs)))
+    again = capsys.readouterr()
+
+    assert first == 1 and second == 1
+    assert "labelshap: 2 explained, 0 already done, 1 failed" in printed.out
+    assert f"failed: {inputs / 'notes.txt'}: ValueError: " in printed.err
+    assert "cannot be read as an image" in printed.err
+    assert "labelshap: 0 explained, 2 already done, 1 failed" in again.out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [record["id"] for record in manifest["failures"]] == [str(inputs / "notes.txt")]
+    assert load_explanation(out).info["ids"] == [str(inputs / path.name) for path in images]
+    assert sorted(path.name for path in (out / "overlays").iterdir()) == [
+        "canvas_0.png",
+        "canvas_1.png",
+    ]
+    assert (out / "report.html").is_file()

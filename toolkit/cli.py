@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .engines import ALGORITHMS
+from .report import add_report_arguments, run_report, write_report
 
 __all__ = ["main", "MODALITIES"]
 
@@ -42,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _run_demo(args)
+        if args.command == "report":
+            return run_report(args)
         return _modality(args.modality).run_explain(args)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         logger.debug("failed", exc_info=True)
@@ -71,6 +74,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("labelshap-demo"), help="output folder")
     demo.add_argument("--seed", type=int, default=0, help="seed of data, training, sampling")
+
+    report = commands.add_parser(
+        "report",
+        help="write one self-contained report.html over a job's store, a demo or a result",
+        description="Write one self-contained HTML page (figures embedded, no network "
+        "reference) over a batch job's output store, a demo folder or one result's folder.",
+    )
+    add_report_arguments(report)
 
     explain = commands.add_parser("explain", help="explain inputs with a saved model")
     per_modality = explain.add_subparsers(dest="modality", required=True)
@@ -125,6 +136,113 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a .keras file that needs unsafe deserialisation (only files you trust)",
     )
+    job = parser.add_argument_group(
+        "batch job",
+        "OUT is a resumable store: the same command started again after a crash or a kill "
+        "explains only what is not done yet",
+    )
+    job.add_argument(
+        "--chunk-size", type=int, default=32, help="inputs per saved shard of the output store"
+    )
+    job.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="try again the inputs an earlier run of this job recorded as failed",
+    )
+    job.add_argument(
+        "--no-report", action="store_true", help="do not write OUT/report.html at the end"
+    )
+
+
+# Options that change how a job runs but not its values: a job may resume with others.
+_NOT_IN_JOB_IDENTITY = frozenset(
+    {
+        "verbose",
+        "command",
+        "modality",
+        "out",
+        "batch_size",
+        "chunk_size",
+        "retry_failed",
+        "no_report",
+        "color",
+        "waterfall_row",
+        "top",
+        "flag_share",
+        "sensitive",
+    }
+)
+
+
+def job_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The command's options that identify a batch job (its inputs' options included)."""
+    return {
+        key: [str(v) for v in value] if isinstance(value, list) else _plain(value)
+        for key, value in sorted(vars(args).items())
+        if key not in _NOT_IN_JOB_IDENTITY
+    }
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def run_job_command(
+    args: argparse.Namespace,
+    explainer: Any,
+    items: Any,
+    *,
+    labels: Any,
+    total: int | None = None,
+    on_chunk: Any = None,
+    finish: Any = None,
+) -> int:
+    """Run a batch job the way every ``explain`` subcommand does: stream ``items`` into
+    the store ``args.out``, call ``finish(store)``, write the report, print a last line.
+
+    Returns:
+        0 when every input is explained, 1 when some failed (the manifest lists them).
+    """
+    from .jobs import run_job
+
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size {args.chunk_size} must be at least 1")
+    explainer.progress = False  # the job's own bar counts the inputs
+    summary = run_job(
+        explainer,
+        items,
+        args.out,
+        labels=labels,
+        settings=job_settings(args),
+        chunk_size=args.chunk_size,
+        retry_failed=args.retry_failed,
+        total=total,
+        on_chunk=on_chunk,
+    )
+    if finish is not None and summary.store.manifest["shards"]:
+        finish(summary.store)
+    if not args.no_report:
+        _write_report(args.out)
+    failures = summary.failures
+    for record in failures[:10]:
+        print(f"failed: {record['id']}: {record['error']}", file=sys.stderr)
+    if len(failures) > 10:
+        print(f"... and {len(failures) - 10} more failures", file=sys.stderr)
+    earlier = (
+        f"; {summary.failed_before} of them in an earlier run (--retry-failed tries them again)"
+        if summary.failed_before
+        else ""
+    )
+    listed = f" (listed in {args.out / 'manifest.json'}{earlier})" if failures else ""
+    print(
+        f"labelshap: {summary.explained} explained, {summary.skipped} already done, "
+        f"{len(failures)} failed{listed}"
+    )
+    return 1 if failures else 0
+
+
+def _write_report(folder: Path) -> None:
+    logger.info("wrote %s", write_report(folder))
 
 
 def label_selection(args: argparse.Namespace) -> Any:
@@ -176,6 +294,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         summary = _modality(name).run_demo(args.out / name, seed=args.seed)
         summaries[name] = summary
     print(json.dumps(summaries, indent=1))
+    _write_report(args.out)
     return 0
 
 

@@ -101,11 +101,44 @@ class Explainer:
         Returns:
             An :class:`~labelshap.Explanation` over the union of the selected labels.
         """
-        started = time.perf_counter()
         items = self.masker.prepare(inputs, self.model)
+        return self.explain_prepared(items, labels)
+
+    def explain_prepared(
+        self,
+        items: Sequence[Any],
+        labels: LabelSelection = None,
+        *,
+        positions: Sequence[int] | None = None,
+        every_label: bool = False,
+    ) -> Explanation:
+        """Explain inputs already checked by the masker's ``prepare``.
+
+        Batch jobs use this to explain a stream in pieces with the same values as one
+        call over everything: input ``i`` is sampled with seed ``seed + positions[i]``,
+        and with ``every_label`` the values of every label (or of every listed label)
+        are computed whatever labels ``TopK``/``Threshold`` select, so which other
+        inputs share a call changes nothing.
+
+        Args:
+            items: Prepared inputs (``masker.prepare(...)``), one per row.
+            labels: As for :meth:`explain`.
+            positions: Each input's position in the whole stream (default ``0..n-1``).
+            every_label: Explain every label of the selection's label set, not just
+                the union of those selected for these inputs.
+        """
+        started = time.perf_counter()
+        if positions is None:
+            positions = range(len(items))
+        if len(positions) != len(items):
+            raise ValueError(f"positions has {len(positions)} entries for {len(items)} inputs")
         scores = self.masker.score(items, self.model)
         selected = select_labels(labels, scores, self.model.label_names)
-        columns = np.flatnonzero(selected.any(axis=0))
+        if every_label and not isinstance(labels, (list, tuple)):
+            # TopK / Threshold pick labels per input: explain all, mark the chosen.
+            columns = np.arange(self.model.n_labels)
+        else:
+            columns = np.flatnonzero(selected.any(axis=0))
         logger.info(
             "explaining %d inputs for %d labels with %s (max_evals=%d)",
             len(items),
@@ -118,7 +151,8 @@ class Explainer:
         progress = _progress(len(items), self.progress)
         for start in range(0, len(items), _GROUP_SIZE):
             group = self._bind_group(items[start : start + _GROUP_SIZE])
-            results += self._explain_group(group, columns, self.seed + start)
+            seeds = [self.seed + int(p) for p in positions[start : start + _GROUP_SIZE]]
+            results += self._explain_group(group, columns, seeds)
             bound_inputs += group
             progress.update(len(group))
         progress.close()
@@ -146,7 +180,7 @@ class Explainer:
             return list(host.map(lambda item: self.masker.bind(item, self.model), items))
 
     def _explain_group(
-        self, group: Sequence[MaskedInput], columns: np.ndarray, seed: int
+        self, group: Sequence[MaskedInput], columns: np.ndarray, seeds: Sequence[int]
     ) -> list[EngineResult]:
         """Explain a group of inputs, packing their evaluations into shared batches
         where the masker can build several inputs' masked copies in one call."""
@@ -161,13 +195,13 @@ class Explainer:
         )
         if not packable:
             return [
-                self._explain_one(bound, columns, seed + position)
+                self._explain_one(bound, columns, seeds[position])
                 for position, bound in enumerate(group)
             ]
 
         def explain_one(bound: MaskedInput, evaluate: Any, position: int) -> EngineResult:
             return self._explain_one(
-                bound, columns, seed + position, lambda masks: evaluate(masks)[:, columns]
+                bound, columns, seeds[position], lambda masks: evaluate(masks)[:, columns]
             )
 
         return explain_packed(self.model, group, explain_one)

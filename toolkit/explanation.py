@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Explanation", "register_explanation", "load_explanation"]
+__all__ = ["Explanation", "register_explanation", "load_explanation", "concatenate"]
 
 _FORMAT_VERSION = 1
 _REGISTRY: dict[str, type[Explanation]] = {}
+# Features listed per label by the generic report table.
+_REPORT_TOP_FEATURES = 5
 
 
 def register_explanation(modality: str):
@@ -53,6 +55,8 @@ class Explanation:
     """
 
     modality: ClassVar[str] = "generic"
+    # Inputs drawn by the notebook display (_repr_html_).
+    _REPR_MAX_ITEMS: ClassVar[int] = 4
 
     values: np.ndarray
     base_values: np.ndarray
@@ -204,6 +208,44 @@ class Explanation:
         """Read an explanation written by :meth:`save` (either file's path, or the stem)."""
         return load_explanation(path)
 
+    def _repr_html_(self) -> str:
+        """Notebook display: the modality's picture of the first few inputs."""
+        from ._html import escape, wrapped
+
+        shown = min(len(self), self._REPR_MAX_ITEMS)
+        head = (
+            f'<p class="note">{escape(type(self).__name__)}: {len(self)} inputs, '
+            f"{len(self.label_names)} labels; showing {shown}</p>"
+        )
+        return wrapped(head + self._report_html(self._REPR_MAX_ITEMS))
+
+    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
+        """HTML fragment for the report: per label, the features of largest mean |value|.
+
+        Modalities override it with their own picture. Values are averaged by feature name
+        over the first ``max_items`` inputs; ``titles`` (one per input) are unused here.
+        """
+        from ._html import table
+
+        count = min(len(self), max_items)
+        rows = []
+        for column, label in enumerate(self.label_names):
+            totals: dict[str, float] = {}
+            for row in range(count):
+                names = self.feature_names[row]
+                magnitudes = np.abs(self.values[row, : len(names), column])
+                for name, magnitude in zip(names, magnitudes.tolist(), strict=True):
+                    totals[name] = totals.get(name, 0.0) + magnitude
+            top = sorted(totals.items(), key=lambda item: -item[1])[:_REPORT_TOP_FEATURES]
+            rows.append([label] + [f"{name} ({total / max(count, 1):.3g})" for name, total in top])
+        width = max((len(row) for row in rows), default=1)
+        headers = ["label"] + [f"feature {rank}" for rank in range(1, width)]
+        return (
+            f'<p class="note">Features of largest mean |value| over the first {count} of '
+            f"{len(self)} inputs.</p>"
+            + table(headers, [row + [""] * (width - len(row)) for row in rows])
+        )
+
     def _label_column(self, label: str | int) -> int:
         if isinstance(label, str):
             if label in self.label_names:
@@ -214,7 +256,12 @@ class Explanation:
 
 
 def load_explanation(path: str | os.PathLike) -> Explanation:
-    """Read an explanation saved with :meth:`Explanation.save`."""
+    """Read an explanation saved with :meth:`Explanation.save`, or every explanation of a
+    batch job's output folder joined into one."""
+    if Path(path).is_dir() and (Path(path) / "manifest.json").is_file():
+        from .jobs import load_store
+
+        return load_store(path)
     stem = _stem(path)
     meta_path, npz_path = _with_suffix(stem, ".json"), _with_suffix(stem, ".npz")
     for required in (meta_path, npz_path):
@@ -237,6 +284,68 @@ def load_explanation(path: str | os.PathLike) -> Explanation:
         info=meta["info"],
         **fields,
     )
+
+
+def concatenate(explanations: Sequence[Explanation]) -> Explanation:
+    """Join explanations of the same labels (for example a batch job's shards) into one.
+
+    Inputs keep their order; arrays with a feature axis are padded to the widest input.
+    ``info`` is the first one's, with the evaluation counts and seconds summed and the
+    inputs' ``ids`` (a batch job's) joined.
+
+    Raises:
+        ValueError: If there is nothing to join, or the modalities or labels differ.
+    """
+    explanations = list(explanations)
+    if not explanations:
+        raise ValueError("concatenate needs at least one explanation")
+    first = explanations[0]
+    for other in explanations[1:]:
+        if type(other) is not type(first) or other.label_names != first.label_names:
+            raise ValueError(
+                f"cannot join a {other.modality} explanation of labels {other.label_names} "
+                f"to a {first.modality} explanation of labels {first.label_names}"
+            )
+    info = dict(first.info)
+    for key in ("evaluations", "model_rows", "seconds"):
+        if all(key in part.info for part in explanations):
+            info[key] = sum(part.info[key] for part in explanations)
+    if all("ids" in part.info for part in explanations):
+        info["ids"] = [item for part in explanations for item in part.info["ids"]]
+    return type(first)(
+        values=_join_padded([part.values for part in explanations]),
+        base_values=np.concatenate([part.base_values for part in explanations]),
+        scores=np.concatenate([part.scores for part in explanations]),
+        label_names=list(first.label_names),
+        feature_names=[names for part in explanations for names in part.feature_names],
+        selected=np.concatenate([part.selected for part in explanations]),
+        data=_join_padded([part.data for part in explanations]),
+        feature_data=_join_padded([part.feature_data for part in explanations]),
+        extras={
+            name: _join_padded([part.extras[name] for part in explanations])
+            for name in first.extras
+        },
+        info=info,
+    )
+
+
+def _join_padded(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate along the first axis, padding later axes to the largest size (with -1
+    for integers, as padded token positions are stored, else zero)."""
+    arrays = [np.asarray(array) for array in arrays]
+    if len({array.shape[1:] for array in arrays}) == 1:
+        return np.concatenate(arrays)
+    shape = tuple(np.max([array.shape[1:] for array in arrays], axis=0))
+    dtype = np.result_type(*arrays)
+    fill = -1 if np.issubdtype(dtype, np.integer) else 0
+    out = np.full((sum(len(array) for array in arrays),) + shape, fill, dtype=dtype)
+    start = 0
+    for array in arrays:
+        out[(slice(start, start + len(array)),) + tuple(slice(0, n) for n in array.shape[1:])] = (
+            array
+        )
+        start += len(array)
+    return out
 
 
 def _explanation_class(modality: str) -> type[Explanation]:

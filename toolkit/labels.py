@@ -47,14 +47,27 @@ def load_label_names(labels: Sequence[str] | str | os.PathLike) -> list[str]:
     Blank lines and surrounding whitespace in a file are ignored.
 
     Raises:
-        ValueError: If there are no names, a name is empty, or names repeat.
+        ValueError: If there are no names, a name is empty, names repeat, or the file is
+            a directory or not UTF-8.
         FileNotFoundError: If the file does not exist.
     """
     if isinstance(labels, (str, os.PathLike)):
         path = Path(labels)
+        if path.is_dir():
+            raise ValueError(
+                f"labels file {str(path)!r} is a directory; accepted: a text file with one "
+                "label name per line"
+            )
         if not path.is_file():
             raise FileNotFoundError(f"labels file {str(path)!r} does not exist")
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        try:
+            content = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"labels file {str(path)!r} is not UTF-8 text ({err.reason} at byte "
+                f"{err.start}); accepted: a UTF-8 text file with one label name per line"
+            ) from err
+        names = [line.strip() for line in content.splitlines()]
         names = [name for name in names if name]
         origin = f"labels file {str(path)!r}"
     else:

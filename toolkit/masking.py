@@ -80,6 +80,20 @@ class Masker(abc.ABC):
     def bind(self, item: Any, model: LabelModel) -> MaskedInput:
         """Cut one prepared input into features."""
 
+    def prepare_one(self, item: Any, model: LabelModel) -> Sequence[Any]:
+        """``prepare`` for a single input (a batch job's item): a batch of one."""
+        return self.prepare([item], model)
+
+    def join(self, batches: Sequence[Sequence[Any]]) -> Sequence[Any]:
+        """Join several results of ``prepare`` into one, as if prepared together.
+
+        Batch jobs prepare each input alone (so one bad input fails alone), then explain
+        the good ones together.
+        """
+        if batches and all(isinstance(batch, np.ndarray) for batch in batches):
+            return np.concatenate(batches)
+        return [item for batch in batches for item in batch]
+
     def stack(self, items: Sequence[Any]) -> Any:
         """Stack prepared inputs into one model batch (an array by default)."""
         return np.stack(list(items))

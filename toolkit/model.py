@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,12 @@ logger = logging.getLogger(__name__)
 OUTPUT_KINDS = ("probability", "logit")
 _PROBABILITY_EPS = 1e-7
 _MIN_PADDED_ROWS = 16
+# Bytes of model input one call may hold by default: 2 rows of a 4096 x 4096 RGB image.
+DEFAULT_MAX_BATCH_BYTES = 512 * 2**20
+# Rows of probabilities summing to 1 within this make a model look like a softmax.
+_SOFTMAX_SUM_TOLERANCE = 1e-4
+# What keras.saving.load_model raises for a file that is not a readable .keras archive.
+_LOAD_ERRORS = (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile)
 
 Inputs = np.ndarray | Mapping[str, np.ndarray]
 
@@ -33,6 +41,12 @@ class LabelModel:
     refine) do not pay for a whole batch. ``model.predict`` is never used (2-5x slower
     than a compiled call on small batches).
 
+    Memory: a call holds at most ``max_batch_bytes`` of model input (fewer rows than
+    ``batch_size`` for large inputs: one 4096 x 4096 RGB float32 image is 201 MB). If a
+    call still runs out of memory (``tf.errors.ResourceExhaustedError`` or
+    ``MemoryError``), the batch size is halved, with a warning, and the same rows are
+    retried; finished batches are kept and later calls keep the smaller size.
+
     Args:
         model: A Keras model, the path of a ``.keras`` file, the path of a SavedModel
             directory, or any callable that maps a batch of inputs to an ``(n, n_labels)``
@@ -43,14 +57,24 @@ class LabelModel:
             ``"logit"``.
         space: The space in which to explain, ``"probability"`` or ``"logit"``;
             defaults to ``output``.
-        batch_size: Rows per model call.
+        batch_size: Most rows per model call; halved when a call runs out of memory.
+        max_batch_bytes: Most bytes of model input per call (the built inputs, for
+            masked calls); ``None`` for no limit. At least one row is always sent.
         unsafe_load: Allow a ``.keras`` file that needs unsafe deserialisation (for
             example a ``Lambda`` layer). Only for files you trust.
 
     Raises:
         ValueError: If the model's outputs are not ``(n, n_labels)``, if the number of
-            label names differs from the number of outputs, or if an argument is not
-            one of the accepted values.
+            label names differs from the number of outputs, if a file is not a model, or
+            if an argument is not one of the accepted values. Scores that are NaN or
+            infinite are refused when they are computed.
+        FileNotFoundError: If a model path or a labels file does not exist.
+
+    Warns:
+        UserWarning: Once per model, if it looks single-label: its last layer is a
+            softmax, or every row of probabilities it scored sums to 1. Softmax labels
+            compete for one unit of probability, so a label's value also reflects the
+            evidence for the others.
     """
 
     def __init__(
@@ -61,6 +85,7 @@ class LabelModel:
         output: str = "probability",
         space: str | None = None,
         batch_size: int = 256,
+        max_batch_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
         unsafe_load: bool = False,
     ) -> None:
         if output not in OUTPUT_KINDS:
@@ -70,10 +95,20 @@ class LabelModel:
             raise ValueError(f"space={space!r} is not supported; accepted: {OUTPUT_KINDS}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+        if max_batch_bytes is not None and (
+            isinstance(max_batch_bytes, bool)
+            or not isinstance(max_batch_bytes, int)
+            or max_batch_bytes < 1
+        ):
+            raise ValueError(
+                f"max_batch_bytes={max_batch_bytes!r} must be a positive integer or None"
+            )
 
         self.output = output
         self.space = space
         self.batch_size = batch_size
+        self.max_batch_bytes = max_batch_bytes
+        self._built_row_bytes: dict[Any, int] = {}
         self.source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
 
         self._keras, self._callable, self.input_spec = _resolve_model(model, unsafe_load)
@@ -93,6 +128,9 @@ class LabelModel:
             )
         self.label_names: list[str] = list(names)
         self._compiled: dict[Any, Callable] = {}
+        self._warned_softmax = False
+        if self._keras is not None and _ends_in_softmax(self._keras):
+            self._warn_softmax("its last layer's activation is softmax")
 
     @property
     def n_labels(self) -> int:
@@ -134,14 +172,13 @@ class LabelModel:
 
         inputs = self._cast(inputs)
         function = self._compiled_function(None)
-        outputs = []
-        for start in range(0, n_rows, self.batch_size):
-            stop = min(start + self.batch_size, n_rows)
-            batch = _map_inputs(inputs, lambda a, s=start, e=stop: a[s:e])
-            padded_size = self._padded_size(stop - start)
-            batch = _map_inputs(batch, lambda a, n=padded_size: _pad_rows(a, n))
+
+        def call(start: int, stop: int, padded_size: int) -> np.ndarray:
+            batch = _map_inputs(inputs, lambda a: _pad_rows(a[start:stop], padded_size))
             batch = _map_inputs(batch, tf.convert_to_tensor)
-            outputs.append(self._check_output(function(batch), padded_size)[: stop - start])
+            return self._check_output(function(batch), padded_size)[: stop - start]
+
+        outputs = self._run_batches(n_rows, _row_bytes(inputs), call)
         return self._to_space(np.concatenate(outputs) if outputs else self._empty())
 
     def predict_masked(
@@ -167,18 +204,24 @@ class LabelModel:
             ``(m, n_labels)`` float64 scores in the explanation space.
         """
         masks = np.asarray(masks, dtype=np.float32)
+        row_bytes = self._masked_row_bytes(masks, build, context)
         if self._keras is None:
-            return self.predict(np.asarray(build(masks, *context)))
+            # Built on the host one batch at a time, never all masked inputs at once.
+            def call_host(start: int, stop: int, _: int) -> np.ndarray:
+                built = np.asarray(build(masks[start:stop], *context))
+                return self._check_output(self._callable(built), stop - start)
+
+            outputs = self._run_batches(len(masks), row_bytes, call_host, pad=False)
+            return self._to_space(np.concatenate(outputs) if outputs else self._empty())
         import tensorflow as tf
 
         function = self._compiled_function(build)
-        outputs = []
-        for start in range(0, len(masks), self.batch_size):
-            chunk = masks[start : start + self.batch_size]
-            padded_size = self._padded_size(len(chunk))
-            padded = tf.convert_to_tensor(_pad_rows(chunk, padded_size))
-            scores = self._check_output(function(padded, *context), padded_size)
-            outputs.append(scores[: len(chunk)])
+
+        def call(start: int, stop: int, padded_size: int) -> np.ndarray:
+            padded = tf.convert_to_tensor(_pad_rows(masks[start:stop], padded_size))
+            return self._check_output(function(padded, *context), padded_size)[: stop - start]
+
+        outputs = self._run_batches(len(masks), row_bytes, call)
         return self._to_space(np.concatenate(outputs) if outputs else self._empty())
 
     def mask_gradients(
@@ -225,14 +268,17 @@ class LabelModel:
 
             function = tf.function(call, reduce_retracing=True)
             self._compiled[key] = function
-        scores, gradients = [], []
+        masks = np.asarray(masks, dtype=np.float32)
         chosen = tf.constant(np.asarray(columns, dtype=np.int32))
-        for start in range(0, len(masks), self.batch_size):
-            chunk = np.asarray(masks[start : start + self.batch_size], dtype=np.float32)
-            score, gradient = function(tf.constant(chunk), chosen, *context)
-            scores.append(score.numpy())
-            gradients.append(gradient.numpy())
-        return np.concatenate(scores).astype(np.float64), np.concatenate(gradients)
+
+        def call(start: int, stop: int, _: int) -> tuple[np.ndarray, np.ndarray]:
+            score, gradient = function(tf.constant(masks[start:stop]), chosen, *context)
+            return score.numpy(), gradient.numpy()
+
+        row_bytes = self._masked_row_bytes(masks, build, context)
+        outputs = self._run_batches(len(masks), row_bytes, call, pad=False)
+        scores = np.concatenate([score for score, _ in outputs])
+        return scores.astype(np.float64), np.concatenate([gradient for _, gradient in outputs])
 
     def _to_space_tensor(self, scores: Any) -> Any:
         """:meth:`_to_space` in TensorFlow ops, so gradients flow through it."""
@@ -245,12 +291,83 @@ class LabelModel:
             return tf.math.log(clipped) - tf.math.log1p(-clipped)
         return tf.sigmoid(scores)
 
-    def _padded_size(self, n_rows: int) -> int:
-        """Rows a batch of ``n_rows`` is padded to: a power of two, at most batch_size."""
+    def _padded_size(self, n_rows: int, limit: int | None = None) -> int:
+        """Rows a batch of ``n_rows`` is padded to: a power of two (at least 16), at most
+        ``limit`` (the rows per call, :meth:`_rows_per_call`; ``batch_size`` by default)."""
         size = _MIN_PADDED_ROWS
         while size < n_rows:
             size *= 2
-        return min(size, self.batch_size)
+        return min(size, self.batch_size if limit is None else limit)
+
+    def _rows_per_call(self, row_bytes: int) -> int:
+        """Rows one call may hold: ``batch_size``, fewer where the rows are large."""
+        if self.max_batch_bytes is None or row_bytes <= 0:
+            return self.batch_size
+        return max(1, min(self.batch_size, self.max_batch_bytes // row_bytes))
+
+    def _run_batches(
+        self,
+        n_rows: int,
+        row_bytes: int,
+        call: Callable[[int, int, int], Any],
+        *,
+        pad: bool = True,
+    ) -> list[Any]:
+        """Run ``call(start, stop, call_rows)`` over consecutive batches of ``n_rows`` rows.
+
+        ``call_rows`` is the number of rows the call sends: ``stop - start``, padded by
+        :meth:`_padded_size` where ``pad``. A call that runs out of memory halves the
+        batch size and is retried from the same row; finished batches are kept.
+
+        Raises:
+            MemoryError: If one row alone does not fit.
+        """
+        out_of_memory = _out_of_memory_errors()
+        outputs, start = [], 0
+        while start < n_rows:
+            limit = self._rows_per_call(row_bytes)
+            stop = min(start + limit, n_rows)
+            call_rows = self._padded_size(stop - start, limit) if pad else stop - start
+            try:
+                outputs.append(call(start, stop, call_rows))
+            except out_of_memory as err:
+                self._halve_batch_size(call_rows, row_bytes, err)
+                continue
+            start = stop
+        return outputs
+
+    def _halve_batch_size(self, failed_rows: int, row_bytes: int, err: BaseException) -> None:
+        if failed_rows <= 1:
+            raise MemoryError(
+                f"model {self.source!r} ran out of memory on a single row ({row_bytes} bytes "
+                f"of input): {type(err).__name__}: {err}; a smaller input, a smaller model or "
+                "a device with more memory is needed"
+            ) from err
+        self.batch_size = failed_rows // 2
+        logger.warning(
+            "model call of %d rows ran out of memory (%s); batch_size is now %d for this model",
+            failed_rows,
+            type(err).__name__,
+            self.batch_size,
+        )
+
+    def _masked_row_bytes(
+        self, masks: np.ndarray, build: Callable[..., Any], context: tuple[Any, ...]
+    ) -> int:
+        """Bytes of model input one mask builds, from one built row; cached per build
+        function and context shapes."""
+        if self.max_batch_bytes is None or not len(masks):
+            return 0
+        key = (build, tuple(_shape_key(part) for part in context))
+        if key not in self._built_row_bytes:
+            if self._keras is None:
+                built = build(masks[:1], *context)
+            else:
+                import tensorflow as tf
+
+                built = build(tf.constant(masks[:1]), *context)
+            self._built_row_bytes[key] = _row_bytes(built)
+        return self._built_row_bytes[key]
 
     def _compiled_function(self, build: Callable | None) -> Callable:
         function = self._compiled.get(build)
@@ -286,11 +403,11 @@ class LabelModel:
         return inputs
 
     def _predict_callable(self, inputs: Inputs, n_rows: int) -> np.ndarray:
-        outputs = []
-        for start in range(0, n_rows, self.batch_size):
-            stop = min(start + self.batch_size, n_rows)
-            batch = _map_inputs(inputs, lambda a, s=start, e=stop: a[s:e])
-            outputs.append(self._check_output(self._callable(batch), stop - start))
+        def call(start: int, stop: int, _: int) -> np.ndarray:
+            batch = _map_inputs(inputs, lambda a: a[start:stop])
+            return self._check_output(self._callable(batch), stop - start)
+
+        outputs = self._run_batches(n_rows, _row_bytes(inputs), call, pad=False)
         return self._to_space(np.concatenate(outputs) if outputs else self._empty())
 
     def _check_output(self, scores: Any, n_rows: int) -> np.ndarray:
@@ -310,7 +427,8 @@ class LabelModel:
         expected = (n_rows, self.n_labels)
         if scores.shape != expected:
             raise ValueError(
-                f"model output has shape {scores.shape}; expected (n, n_labels) = {expected}"
+                f"model output has shape {scores.shape}; expected (n, n_labels) = {expected}: "
+                f"one row per input and one column per label name ({self.n_labels} names)"
             )
         if self.output == "probability":
             finite = scores[np.isfinite(scores)]
@@ -322,12 +440,44 @@ class LabelModel:
         return scores
 
     def _to_space(self, scores: np.ndarray) -> np.ndarray:
+        """Check the scores of the real (unpadded) rows, then map them to the space."""
+        self._check_scores(scores)
         if self.output == self.space:
             return scores
         if self.space == "logit":
             clipped = np.clip(scores, _PROBABILITY_EPS, 1.0 - _PROBABILITY_EPS)
             return np.log(clipped) - np.log1p(-clipped)
         return 1.0 / (1.0 + np.exp(-scores))
+
+    def _check_scores(self, scores: np.ndarray) -> None:
+        """Refuse NaN or infinite scores; warn once if the rows look like a softmax."""
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"model output holds {float(scores[row, column])!r} at row {row}, label "
+                f"{self.label_names[column]!r} ({int(bad.sum())} non-finite scores in all); "
+                "accepted: finite scores (check the inputs for NaN, and the model for a "
+                "division by zero or an overflow)"
+            )
+        if self._warned_softmax or self.output != "probability" or self.n_labels < 2:
+            return
+        if len(scores) and np.all(np.abs(scores.sum(axis=1) - 1.0) <= _SOFTMAX_SUM_TOLERANCE):
+            self._warn_softmax(
+                f"each of the {len(scores)} rows it scored sums to 1 over its "
+                f"{self.n_labels} labels"
+            )
+
+    def _warn_softmax(self, evidence: str) -> None:
+        self._warned_softmax = True
+        warnings.warn(
+            f"model {self.source!r} looks single-label: {evidence}. Softmax labels compete "
+            "for one unit of probability, so raising one lowers the others and a label's "
+            "values also reflect the evidence for the other labels; labelshap expects "
+            "independent scores (sigmoid outputs) of a multi-label model",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _declared_outputs(self) -> int | None:
         if self._keras is None:
@@ -385,16 +535,26 @@ def _load_model_file(path: Path, unsafe_load: bool) -> Any:
             f"model file {str(path)!r} has suffix {path.suffix!r}; accepted: a .keras file "
             "or a SavedModel directory"
         )
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"model file {str(path)!r} is not a .keras archive (not a zip file); accepted: a "
+            "file written by keras model.save('name.keras'), or a SavedModel directory"
+        )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not unsafe_load)
-    except ValueError as err:
-        if "safe_mode" in str(err) or "unsafe" in str(err).lower():
+    except _LOAD_ERRORS as err:
+        if isinstance(err, ValueError) and (
+            "safe_mode" in str(err) or "unsafe" in str(err).lower()
+        ):
             raise ValueError(
                 f"model file {str(path)!r} needs unsafe deserialisation (it holds code such "
                 "as a Lambda layer); pass unsafe_load=True (command line: --unsafe-load) "
                 "only if you trust the file"
             ) from err
-        raise ValueError(f"model file {str(path)!r} could not be loaded: {err}") from err
+        raise ValueError(
+            f"model file {str(path)!r} could not be loaded as a Keras model "
+            f"({type(err).__name__}: {err}); accepted: a file written by keras model.save"
+        ) from err
 
 
 def _load_saved_model(path: Path) -> Callable:
@@ -428,6 +588,18 @@ def _load_saved_model(path: Path) -> Callable:
     return call
 
 
+def _ends_in_softmax(model: Any) -> bool:
+    """Whether the layer that computes a Keras model's output applies a softmax."""
+    history = getattr(model.outputs[0], "_keras_history", None)
+    layer = history[0] if history else (model.layers[-1] if model.layers else None)
+    if layer is None:
+        return False
+    if type(layer).__name__ == "Softmax":
+        return True
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) == "softmax"
+
+
 def _input_spec(model: Any) -> Any:
     """Per-row input shapes and dtypes: one ``(shape, dtype)``, or a dict by input name."""
     inputs = model.inputs
@@ -451,6 +623,38 @@ def _count_rows(inputs: Inputs) -> int:
             raise ValueError(f"inputs have different row counts per name: {counts}")
         return next(iter(counts.values()), 0)
     return len(inputs)
+
+
+def _row_bytes(inputs: Any) -> int:
+    """Bytes of one row of a batch: an array, a tensor, or a mapping or list of them."""
+    leaves = list(inputs.values()) if isinstance(inputs, Mapping) else inputs
+    if not isinstance(leaves, (list, tuple)):
+        leaves = [leaves]
+    total = 0
+    for leaf in leaves:
+        shape = getattr(leaf, "shape", None)
+        dtype = getattr(leaf, "dtype", None)
+        if shape is None or dtype is None or len(shape) == 0:
+            continue
+        itemsize = dtype.size if hasattr(dtype, "as_numpy_dtype") else np.dtype(dtype).itemsize
+        per_row = 1
+        for dim in tuple(shape)[1:]:
+            per_row *= int(dim or 1)
+        total += per_row * itemsize
+    return total
+
+
+def _shape_key(value: Any) -> tuple[Any, str]:
+    """Shape and dtype of a context value, without copying it."""
+    shape = getattr(value, "shape", None)
+    return (tuple(shape) if shape is not None else (), str(getattr(value, "dtype", type(value))))
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    """What a model call raises when it runs out of memory: a device or a host error."""
+    import tensorflow as tf
+
+    return (tf.errors.ResourceExhaustedError, MemoryError)
 
 
 def _pad_rows(array: Any, size: int) -> np.ndarray:

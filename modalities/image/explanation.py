@@ -21,6 +21,8 @@ class ImageExplanation(Explanation):
     ``extras["segments"]`` holds each image's superpixel map ``(n, H, W)``.
     """
 
+    _REPR_MAX_ITEMS = 3
+
     def pixel_values(self, index: int, labels: Sequence[str] | None = None) -> np.ndarray:
         """Each pixel takes its superpixel's value: ``(H, W, k)`` for ``k`` labels."""
         columns = self._columns(index, labels)
@@ -94,6 +96,24 @@ class ImageExplanation(Explanation):
             base_values=self.base_values,
             data=np.stack([_displayable(image) for image in self.data]),
             output_names=list(self.label_names),
+        )
+
+    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
+        """HTML fragment for the report and the notebook: the overlays of the first
+        ``max_items`` images as embedded PNGs, captioned by ``titles`` (default
+        ``image <index>``) and the labels drawn."""
+        from labelshap._html import figure_tag
+
+        figures = []
+        for index in range(min(len(self), max_items)):
+            drawn = [self.label_names[c] for c in self._columns(index, None)]
+            title = titles[index] if titles is not None else f"image {index}"
+            caption = f"{title}: {', '.join(drawn) if drawn else 'no label selected'}"
+            figures.append(figure_tag(self.plot(index), caption))
+        return (
+            '<p class="note">Red raised the label\'s score, blue lowered it; one symmetric '
+            "scale per image.</p>"
+            f'<div class="grid wide">{"".join(figures)}</div>'
         )
 
     def _columns(self, index: int, labels: Sequence[str] | None) -> list[int]:

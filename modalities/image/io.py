@@ -69,9 +69,10 @@ def load_image(
         TypeError: If ``source`` is of an unsupported type or a non-numeric array, or an
             option has the wrong type.
         ValueError: If the file cannot be read (unidentified, truncated, corrupt, a
-            directory), the image is empty, an array has the wrong number of channels,
-            a pixel is NaN or infinite, the size differs and ``resize`` is False, or an
-            option is out of range.
+            directory, more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``), the image is
+            empty, an array has the wrong number of channels, a pixel is NaN or
+            infinite, the size differs and ``resize`` is False, or an option is out of
+            range.
 
     Notes:
         16-bit images (pillow modes ``'I;16*'``, and ``'I'`` read from a PNG) are divided
@@ -248,6 +249,12 @@ def _read_file(path: Path, where: str, channels: int, scale: float) -> np.ndarra
     # corrupt file fails here rather than later.
     try:
         image = Image.open(path)
+    except Image.DecompressionBombError as err:
+        raise ValueError(
+            f"{where} has more pixels than pillow's decompression-bomb limit allows ({err}); "
+            "accepted: images within PIL.Image.MAX_IMAGE_PIXELS, which you may raise for a "
+            "file you trust"
+        ) from err
     except _READ_ERRORS as err:
         raise ValueError(
             f"{where} cannot be read as an image ({err}); accepted: {_ACCEPTED_FILES}"
@@ -360,7 +367,9 @@ def _from_array(array: np.ndarray, where: str, channels: int) -> np.ndarray:
             f"are used as given, not converted: pass a {shapes} array, or a file or PIL image, "
             "which is converted"
         )
-    return array.astype(np.float32)
+    # Values beyond float32's range become inf here and are refused by the caller.
+    with np.errstate(over="ignore"):
+        return array.astype(np.float32)
 
 
 def _fit_size(pixels: np.ndarray, where: str, size: tuple[int, int], resize: bool) -> np.ndarray:

@@ -9,8 +9,8 @@ import numpy as np
 
 from labelshap.masking import MaskedInput, Masker
 
-from .io import load_images
-from .segmentation import grid_segments, segment_linkage, slic_segments
+from .io import load_image, load_images
+from .segmentation import block_mean, grid_segments, segment_linkage, slic_segments
 
 if TYPE_CHECKING:
     from labelshap.model import LabelModel
@@ -28,6 +28,12 @@ logger = logging.getLogger(__name__)
 
 SEGMENTATIONS = ("slic", "grid")
 FILLS = ("blur", "mean", "constant")
+# A wider blur is computed on a copy shrunk by ceil(sigma / this), then interpolated back
+# (a 4096 x 4096 image's default sigma of 512 took minutes at full size; ~1 s shrunk).
+_FULL_SIZE_BLUR_SIGMA = 32.0
+# From this many pixels masked images are built by XLA-compiled builds (see `_fused`).
+_FUSED_BUILD_PIXELS = 2**18
+_FUSED: dict[Any, Any] = {}
 
 
 class ImageMasker(Masker):
@@ -119,25 +125,37 @@ class ImageMasker(Masker):
         if self.fill == "mean":
             mean = image.reshape(-1, image.shape[-1]).mean(axis=0)
             return np.broadcast_to(mean, image.shape).astype(np.float32)
-        from skimage.filters import gaussian
-
         sigma = self.blur_sigma or max(image.shape[:2]) / 8.0
-        blurred = gaussian(image, sigma=sigma, channel_axis=-1, preserve_range=True)
-        return blurred.astype(np.float32)
+        return _gaussian_blur(np.asarray(image, dtype=np.float32), sigma)
 
     def bind(self, item: np.ndarray, model: LabelModel) -> MaskedInput:
-        """Cut one prepared image into superpixels."""
+        """Cut one prepared image into superpixels.
+
+        Raises:
+            TypeError: If ``item`` is not an image (an array of numbers, a path or a PIL
+                image).
+            ValueError: If it is not ``(H, W, C)`` of the model's size, or holds NaN or
+                infinite pixels.
+        """
         import tensorflow as tf
 
-        image = np.asarray(item, dtype=np.float32)
+        # The same checks as `prepare`, for an image that did not come from it.
+        height, width, channels = self.input_shape or _image_input_shape(model)
+        image = load_image(
+            item,
+            size=(height, width),
+            channels=channels,
+            scale=self.pixel_scale,
+        )
         segments = self.segments(image)
         n_segments = int(segments.max()) + 1
         counts = np.bincount(segments.ravel(), minlength=n_segments)
         intensity = np.bincount(segments.ravel(), image.mean(axis=-1).ravel(), n_segments)
+        fused = segments.size >= _FUSED_BUILD_PIXELS
         return MaskedInput(
             n_features=n_segments,
             feature_names=[f"segment {j}" for j in range(n_segments)],
-            build=build_masked_images,
+            build=_fused(build_masked_images) if fused else build_masked_images,
             context=(
                 tf.constant(segments),
                 tf.constant(image),
@@ -147,7 +165,7 @@ class ImageMasker(Masker):
             feature_data=intensity / np.maximum(counts, 1),
             extras={"segments": segments},
             soft_build=blend_masked_images,
-            group_build=build_masked_image_group,
+            group_build=_fused(build_masked_image_group) if fused else build_masked_image_group,
         )
 
 
@@ -198,6 +216,57 @@ def blend_masked_images(masks: Any, segments: Any, image: Any, fill: Any) -> Any
 
     keep = tf.gather(tf.cast(masks, image.dtype), segments, axis=1)[..., None]
     return fill + keep * (image - fill)
+
+
+def _fused(build: Any) -> Any:
+    """``build`` compiled by XLA into one pass over the pixels, the same object for every
+    input: on a 4096 x 4096 image TensorFlow's separate gather and select took 0.39 s
+    per 2 masked images, the fused build 0.08 s, with the same values (it only selects).
+    """
+    fused = _FUSED.get(build)
+    if fused is None:
+        import tensorflow as tf
+
+        fused = _FUSED.setdefault(build, tf.function(build, jit_compile=True))
+    return fused
+
+
+def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of ``(H, W, C)`` float32, exact up to sigma 32 pixels.
+
+    A wider blur runs on block means shrunk by ``f = ceil(sigma / 32)`` with sigma / f,
+    then is interpolated back bilinearly: the cost drops from ``H * W * sigma`` to
+    ``H * W`` (a 4096 x 4096 image: minutes to under a second). On photo-like images it
+    stays within 0.5% of the range of the full-size blur farther than sigma from the
+    border (0.1% on average); nearer, the full-size blur repeats one edge pixel and this
+    one an edge block's mean, so noisy borders differ by a few percent.
+    """
+    from skimage.filters import gaussian
+
+    factor = int(np.ceil(sigma / _FULL_SIZE_BLUR_SIGMA))
+    if factor <= 1:
+        blurred = gaussian(image, sigma=sigma, channel_axis=-1, preserve_range=True)
+        return blurred.astype(np.float32)
+    small = block_mean(image, factor)
+    small = gaussian(small, sigma=sigma / factor, channel_axis=-1, preserve_range=True)
+    rows = _linear_weights(image.shape[0], small.shape[0], factor)
+    cols = _linear_weights(image.shape[1], small.shape[1], factor)
+    blurred = np.empty(image.shape, dtype=np.float32)
+    for channel in range(image.shape[-1]):
+        blurred[..., channel] = rows @ small[..., channel].astype(np.float32) @ cols.T
+    return blurred
+
+
+def _linear_weights(size: int, small_size: int, factor: int) -> np.ndarray:
+    """``(size, small_size)`` bilinear interpolation weights from block centres back to
+    pixel centres (clamped at the edges)."""
+    position = np.clip((np.arange(size) + 0.5) / factor - 0.5, 0, small_size - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, small_size - 1)
+    weights = np.zeros((size, small_size), dtype=np.float32)
+    np.add.at(weights, (np.arange(size), below), 1.0 - (position - below))
+    np.add.at(weights, (np.arange(size), above), position - below)
+    return weights
 
 
 def _image_input_shape(model: LabelModel) -> tuple[int, int, int]:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["slic_segments", "grid_segments", "segment_linkage"]
+__all__ = ["slic_segments", "grid_segments", "segment_linkage", "block_mean"]
+
+# SLIC's time and memory grow with the pixels: above this many it runs on a copy shrunk
+# by an integer factor (a 4096 x 4096 image: 26 s and 1.7 GB at full size, ~2 s shrunk).
+SLIC_MAX_PIXELS = 2**20
+# Pixels whose statistics are gathered at once for the hierarchy's segment descriptors.
+_CHUNK_PIXELS = 2**20
 
 
 def slic_segments(
@@ -21,9 +27,21 @@ def slic_segments(
 
     Returns:
         ``(H, W)`` int32 labels, consecutive from 0.
+
+    Notes:
+        An image of more than :data:`SLIC_MAX_PIXELS` pixels (a megapixel) is segmented
+        at a lower resolution: shrunk by the smallest integer factor ``f`` that brings it
+        under the limit (block means), segmented, and each label repeated over its
+        ``f x f`` block. Boundaries then follow edges to within ``f`` pixels (4 for a
+        4096 x 4096 image); smaller images are segmented at full size.
     """
     from skimage.segmentation import relabel_sequential, slic
 
+    height, width = image.shape[:2]
+    factor = int(np.ceil(np.sqrt(height * width / SLIC_MAX_PIXELS)))
+    full_image = image
+    if factor > 1:
+        image = block_mean(image, factor)
     pixels = _unit_range(image[..., :3] if image.shape[-1] >= 3 else image[..., 0])
     colour = pixels.ndim == 3
     if compactness is None:
@@ -36,7 +54,12 @@ def slic_segments(
         start_label=0,
         enforce_connectivity=True,
     )
-    return relabel_sequential(labels)[0].astype(np.int32)
+    labels = relabel_sequential(labels)[0].astype(np.int32)
+    if factor > 1:
+        # Every block keeps at least one pixel, so no label is lost by the crop.
+        labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
+        labels = np.ascontiguousarray(labels[: full_image.shape[0], : full_image.shape[1]])
+    return labels
 
 
 def grid_segments(height: int, width: int, cell: int = 8) -> np.ndarray:
@@ -73,26 +96,20 @@ def segment_linkage(segments: np.ndarray, image: np.ndarray) -> np.ndarray:
 
     # Segment descriptors: centroid in [0, 1] and mean colour in [0, 1].
     height, width = segments.shape
-    flat = segments.ravel()
-    counts = np.bincount(flat, minlength=n_segments).astype(float)
-    ys, xs = np.divmod(np.arange(flat.size), width)
-    centroid_y = np.bincount(flat, ys, n_segments) / counts / max(height, 1)
-    centroid_x = np.bincount(flat, xs, n_segments) / counts / max(width, 1)
-    pixels = _unit_range(image).reshape(flat.size, -1)
-    colour = np.stack(
-        [np.bincount(flat, pixels[:, c], n_segments) / counts for c in range(pixels.shape[1])],
-        axis=1,
-    )
+    image = image.reshape(height, width, -1)
+    sums = _segment_sums(segments, image, n_segments)
+    counts = sums[:, 0]
+    low, high = float(image.min()), float(image.max())
+    colour = sums[:, 3:] / counts[:, None]
+    colour = (colour - low) / (high - low) if high > low else np.zeros_like(colour)
+    centroid_y = sums[:, 1] / counts / max(height, 1)
+    centroid_x = sums[:, 2] / counts / max(width, 1)
     descriptors = np.column_stack([centroid_y, centroid_x, colour])
 
     # Touching segments: horizontal and vertical pixel neighbours with different labels.
     pairs = np.concatenate(
-        [
-            np.stack([segments[:, :-1].ravel(), segments[:, 1:].ravel()], axis=1),
-            np.stack([segments[:-1, :].ravel(), segments[1:, :].ravel()], axis=1),
-        ]
+        [_touching(segments[:, :-1], segments[:, 1:]), _touching(segments[:-1, :], segments[1:, :])]
     )
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     ones = np.ones(len(pairs))
     connectivity = coo_matrix((ones, (pairs[:, 0], pairs[:, 1])), (n_segments, n_segments))
     connectivity = ((connectivity + connectivity.T) > 0).astype(float)
@@ -105,6 +122,46 @@ def segment_linkage(segments: np.ndarray, image: np.ndarray) -> np.ndarray:
         compute_full_tree=True,
     ).fit(descriptors)
     return _to_linkage(model.children_, model.distances_, n_segments)
+
+
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Shrink ``(H, W, C)`` by ``factor``: the float32 mean of each ``factor x factor``
+    block (edge pixels repeated to fill the last blocks), ``(ceil(H/f), ceil(W/f), C)``."""
+    height, width, channels = image.shape
+    rows, cols = -(-height // factor), -(-width // factor)
+    if rows * factor != height or cols * factor != width:
+        pad = ((0, rows * factor - height), (0, cols * factor - width), (0, 0))
+        image = np.pad(image, pad, mode="edge")
+    blocks = image.reshape(rows, factor, cols, factor, channels)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
+def _segment_sums(segments: np.ndarray, image: np.ndarray, n_segments: int) -> np.ndarray:
+    """Per segment: pixel count, sum of rows, sum of columns, sum of each channel.
+
+    Gathered a band of rows at a time, so no per-pixel float64 copy of a large image is
+    made at once.
+    """
+    height, width = segments.shape
+    sums = np.zeros((n_segments, 3 + image.shape[-1]))
+    band = max(1, _CHUNK_PIXELS // max(width, 1))
+    columns = np.arange(width, dtype=np.float64)
+    for top in range(0, height, band):
+        labels = segments[top : top + band].ravel()
+        rows = np.arange(top, top + len(labels) // width, dtype=np.float64)
+        sums[:, 0] += np.bincount(labels, minlength=n_segments)
+        sums[:, 1] += np.bincount(labels, np.repeat(rows, width), n_segments)
+        sums[:, 2] += np.bincount(labels, np.tile(columns, len(rows)), n_segments)
+        pixels = image[top : top + band].reshape(len(labels), -1)
+        for channel in range(pixels.shape[1]):
+            sums[:, 3 + channel] += np.bincount(labels, pixels[:, channel], n_segments)
+    return sums
+
+
+def _touching(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``(k, 2)`` label pairs of neighbouring pixels (same-shape views) that differ."""
+    differ = first != second
+    return np.stack([first[differ], second[differ]], axis=1)
 
 
 def _to_linkage(children: np.ndarray, distances: np.ndarray, n_leaves: int) -> np.ndarray:

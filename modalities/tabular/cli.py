@@ -5,15 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from labelshap.jobs import positions_from
+from labelshap.sources import iter_records
 
 from .demo import SCHEMA_FILE
 from .demo import run_demo as _run_demo
 from .masker import IndependentMasker, PartitionMasker
-from .table import read_csv
+from .table import check_columns, parse_cell, read_csv, read_header
 
-__all__ = ["add_explain_arguments", "run_explain", "run_demo", "MASKERS", "load_schema"]
+__all__ = [
+    "add_explain_arguments",
+    "run_explain",
+    "run_demo",
+    "MASKERS",
+    "load_schema",
+    "row_sources",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +38,9 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
     """Tabular options of ``labelshap explain tabular``."""
     # One evaluation is one model row per background row: large batches pay off.
     parser.set_defaults(batch_size=4096)
-    parser.add_argument("rows", type=Path, help="CSV of rows to explain; header = column names")
+    parser.add_argument(
+        "rows", type=Path, help="CSV of rows to explain (streamed); header = column names"
+    )
     parser.add_argument(
         "--background",
         type=Path,
@@ -59,16 +74,25 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--waterfall-row", type=int, default=0, help="row drawn in the waterfall charts"
     )
+    parser.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="a column of ROWS.csv that names each row (not a feature); default: line-N",
+    )
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    """Explain the rows of a CSV; write charts, the audit table and the saved explanation."""
-    from labelshap.cli import label_selection, load_model, make_explainer
+    """Explain the rows of a CSV as a resumable batch job; at the end write the charts and
+    the audit table over every row the store holds."""
+    from labelshap.cli import label_selection, load_model, make_explainer, run_job_command
+    from labelshap.explanation import load_explanation
+    from labelshap.sources import count_records
 
     model = load_model(args)
     schema = load_schema(args.schema, Path(args.model))
     background_names, background = read_csv(args.background)
-    row_names, rows = read_csv(args.rows)
+    if not args.rows.is_file():
+        raise FileNotFoundError(f"rows file {str(args.rows)!r} does not exist")
     masker = MASKERS[args.masker](
         background,
         feature_names=background_names,
@@ -82,23 +106,68 @@ def run_explain(args: argparse.Namespace) -> int:
             f"--sensitive {unknown!r} are not features of {str(args.background)!r}; "
             f"accepted: {masker.feature_names!r}"
         )
-    if not 0 <= args.waterfall_row < len(rows):
+    header = [name for name in read_header(args.rows) if name != args.id_column]
+    if args.id_column is not None and len(header) == len(read_header(args.rows)):
         raise ValueError(
-            f"--waterfall-row {args.waterfall_row} is not a row of {str(args.rows)!r} "
-            f"(rows 0..{len(rows) - 1})"
+            f"--id-column {args.id_column!r} is not a column of {str(args.rows)!r}; accepted: "
+            f"{read_header(args.rows)!r}"
         )
+    check_columns(header, masker.column_names, "rows")
+    if args.waterfall_row < 0:
+        raise ValueError(f"--waterfall-row {args.waterfall_row} must be 0 or more")
     explainer = make_explainer(args, model, masker)
-    # Rows as named columns: matched to the background's columns by name.
-    named_rows = {name: rows[:, j] for j, name in enumerate(row_names)}
-    explanation = explainer.explain(named_rows, label_selection(args))
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    saved = explanation.save(args.out / "explanation")
-    charts = explanation.save_charts(args.out / "charts", rows=(args.waterfall_row,))
-    audit = explanation.save_audit(args.out, args.top, args.sensitive, flag_share=args.flag_share)
-    logger.info("wrote %s, %d charts, audit.csv and audit.md", saved, len(charts))
-    print(audit.to_markdown(), end="")
-    return 0
+    def finish(store: Any) -> None:
+        explanation = load_explanation(store.folder)
+        rows = (args.waterfall_row,) if args.waterfall_row < len(explanation) else ()
+        if not rows:
+            logger.warning(
+                "--waterfall-row %d is not among the %d explained rows: no waterfall charts",
+                args.waterfall_row,
+                len(explanation),
+            )
+        charts = explanation.save_charts(args.out / "charts", rows=rows)
+        audit = explanation.save_audit(
+            args.out, args.top, args.sensitive, flag_share=args.flag_share
+        )
+        logger.info("wrote %d charts, audit.csv and audit.md", len(charts))
+        print(audit.to_markdown(), end="")
+
+    return run_job_command(
+        args,
+        explainer,
+        positions_from(row_sources(args.rows, args.id_column)),
+        labels=label_selection(args),
+        total=count_records(args.rows),
+        finish=finish,
+    )
+
+
+def row_sources(path: Path, id_column: str | None = None) -> Iterator[tuple[str, Any]]:
+    """``(id, row)`` for each row of a CSV of numbers, read one line at a time.
+
+    A row is a mapping of column name to a one-element array (the masker matches the
+    columns by name); a row that cannot be read, or holds a cell that is not a number,
+    is yielded as its error so that the job records it and goes on. Rows are named
+    ``line-N`` (their line in the file), or by the ``id_column`` cell.
+    """
+    for where, record in iter_records(path):
+        if isinstance(record, Exception):
+            yield where, record
+            continue
+        item_id = where
+        if id_column is not None and id_column in record:
+            item_id = record.pop(id_column).strip() or where
+        line = int(where.removeprefix("line-"))
+        try:
+            row = {
+                name: np.array([parse_cell(cell, path, line, name)])
+                for name, cell in record.items()
+            }
+        except ValueError as err:
+            yield item_id, err
+            continue
+        yield item_id, row
 
 
 def run_demo(out_dir: Path, *, seed: int = 0) -> dict[str, Any]:

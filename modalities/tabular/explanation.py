@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TabularExplanation"]
 
+# Labels that get a bar chart in the report: the most often selected ones.
+_REPORT_BAR_LABELS = 4
+
 
 @register_explanation("tabular")
 class TabularExplanation(Explanation):
@@ -31,6 +34,9 @@ class TabularExplanation(Explanation):
     read. ``result["Drama"].to_shap()`` goes straight into ``shap.plots.bar``,
     ``beeswarm`` and, one row at a time, ``waterfall``.
     """
+
+    # Tabular charts are aggregates, cheap at any row count: the notebook shows every row.
+    _REPR_MAX_ITEMS = 100_000
 
     @property
     def names(self) -> list[str]:
@@ -141,6 +147,38 @@ class TabularExplanation(Explanation):
         result.to_csv(out_dir / "audit.csv")
         (out_dir / "audit.md").write_text(result.to_markdown(), encoding="utf-8")
         return result
+
+    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
+        """HTML fragment for the report and the notebook, over the first ``max_items`` rows:
+        the label x feature heatmap, a bar chart for each of the most selected labels and
+        the audit table. ``titles`` (row names) are unused: every chart covers all rows."""
+        from labelshap._html import escape, figure_tag, table
+
+        rows = self if len(self) <= max_items else self[:max_items]
+        if len(rows) == 0:
+            return '<p class="note">No rows.</p>'
+        order = np.lexsort((-rows.scores.mean(axis=0), -rows.selected.sum(axis=0)))
+        charted = [rows.label_names[c] for c in order[:_REPORT_BAR_LABELS]]
+        figures = [figure_tag(rows.heatmap(), "mean |value| per label and feature")]
+        figures += [figure_tag(rows.bar(label), f"{label}: mean |value|") for label in charted]
+
+        audit = rows.audit()
+        audit_rows = [
+            [entry.label, entry.total]
+            + [f"{d.feature} ({d.share:.0%}, {d.direction})" for d in entry.drivers]
+            + [""] * (audit.top - len(entry.drivers))
+            for entry in audit.labels
+        ]
+        headers = ["label", "total"] + [f"driver {k}" for k in range(1, audit.top + 1)]
+        flagged = ", ".join(audit.flagged) or "none"
+        return (
+            f'<p class="note">Charts and audit over {len(rows)} of {len(self)} rows.</p>'
+            f'<div class="grid wide">{"".join(figures)}</div>'
+            "<h3>Audit</h3>"
+            + table(headers, audit_rows)
+            + f'<p class="note">Flagged (among the top {audit.top} drivers of at least '
+            f"{audit.flag_share:.0%} of labels): {escape(flagged)}</p>"
+        )
 
     def _values_of(self, label: str | int) -> np.ndarray:
         return self.values[:, :, self._label_column(label)]

@@ -127,7 +127,17 @@ class IndependentMasker(Masker):
     def prepare(self, inputs: Any, model: LabelModel) -> np.ndarray:
         """Check rows against the background's columns and the model: ``(n, C)`` float64."""
         _check_model(self.layout, model)
-        return to_matrix(inputs, self.layout, "rows")
+        return _check_range(to_matrix(inputs, self.layout, "rows"), self.layout, model, "rows")
+
+    def prepare_one(self, item: Any, model: LabelModel) -> np.ndarray:
+        """``prepare`` for one row: a 1-D array, or a mapping of named columns (one value
+        each) or of named inputs (one row each)."""
+        rows = self.prepare(item, model)
+        if len(rows) != 1:
+            raise ValueError(
+                f"item holds {len(rows)} rows; accepted: one row of {self.layout.n_columns} columns"
+            )
+        return rows
 
     def stack(self, items: Sequence[Any]) -> np.ndarray | dict[str, np.ndarray]:
         """The model's batch: the matrix, or one block of columns per named input."""
@@ -138,8 +148,21 @@ class IndependentMasker(Masker):
         return np.asarray(np.stack(list(items)), dtype=np.float64)
 
     def bind(self, item: np.ndarray, model: LabelModel) -> MaskedInput:
-        """One row as features, each hidden by the background's values."""
-        row = np.asarray(item, dtype=np.float64)
+        """One row as features, each hidden by the background's values.
+
+        Raises:
+            TypeError: If ``item`` is not numeric.
+            ValueError: If it is not one row of the masker's columns, or holds NaN or
+                infinite values.
+        """
+        # The same checks as `prepare`, for a row that did not come from it.
+        rows = to_matrix(item, self.layout, "item")
+        if len(rows) != 1:
+            raise ValueError(
+                f"item holds {len(rows)} rows; accepted: one row of {self.layout.n_columns} "
+                "columns (bind one row at a time)"
+            )
+        row = _check_range(rows, self.layout, model, "item")[0]
         context: tuple[Any, ...] = (row, self.background, self.layout.expansion())
         if model.is_tensorflow:
             import tensorflow as tf
@@ -373,6 +396,23 @@ def _layout_of(
     layout = TableLayout.from_names(names, inputs=inputs, **options)
     # Named columns, so that inputs= may take them in another order than the array's.
     return layout, {name: array[:, j] for j, name in enumerate(names)}
+
+
+def _check_range(
+    matrix: np.ndarray, layout: TableLayout, model: LabelModel, argument: str
+) -> np.ndarray:
+    """Refuse values a TensorFlow model cannot hold: masked rows are built in float32."""
+    if not model.is_tensorflow:
+        return matrix
+    beyond = np.abs(matrix) > np.finfo(np.float32).max
+    if beyond.any():
+        row, column = (int(i) for i in np.argwhere(beyond)[0])
+        raise ValueError(
+            f"{argument} holds {float(matrix[row, column])!r} at row {row}, column "
+            f"{layout.column_names[column]!r}, beyond float32 range (masked rows are built "
+            "in float32 for the model); accepted: values within +-3.4e38, rescale the column"
+        )
+    return matrix
 
 
 def _check_model(layout: TableLayout, model: LabelModel) -> None:

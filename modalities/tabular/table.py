@@ -18,6 +18,8 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
+import numbers
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,7 +29,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TableLayout", "to_matrix", "read_csv", "write_csv"]
+__all__ = [
+    "TableLayout",
+    "to_matrix",
+    "read_csv",
+    "read_header",
+    "write_csv",
+    "parse_cell",
+    "check_columns",
+]
 
 
 @dataclass(frozen=True)
@@ -171,16 +181,17 @@ def to_matrix(table: Any, layout: TableLayout, argument: str) -> np.ndarray:
         ValueError: If columns are missing or extra, widths or row counts differ, the
             table has no rows, or a value is NaN or infinite (the message names the row
             and the column).
-        TypeError: If a column holds text or another non-numeric type.
+        TypeError: If a column holds text or another non-numeric type, or the table is
+            None, a string or a single number.
     """
     if isinstance(table, Mapping):
         matrix = _from_mapping(table, layout, argument)
     elif _is_dataframe(table):
-        _check_columns([str(name) for name in table.columns], layout.column_names, argument)
+        check_columns([str(name) for name in table.columns], layout.column_names, argument)
         columns = [_numeric(table[name].to_numpy(), name, argument) for name in layout.column_names]
         matrix = np.stack(columns, axis=1) if columns else np.zeros((len(table), 0))
     else:
-        array = np.asarray(table)
+        array = _as_array(table, layout, argument)
         array = array[None, :] if array.ndim == 1 else array
         if array.ndim != 2:
             raise ValueError(
@@ -212,32 +223,75 @@ def read_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the header is missing, a row has another number of cells, or a
-            cell is not a number (the message names the line and the column).
+        ValueError: If the path is a directory, the file is not UTF-8, the header is
+            missing or repeats a name, a row has another number of cells, or a cell is not
+            a number (the message names the line and the column).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CSV file {str(path)!r} does not exist")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
-            raise ValueError(f"CSV file {str(path)!r} is empty; expected a header line")
-        rows = []
-        for line, cells in enumerate(reader, start=2):
-            if not cells:
-                continue
-            if len(cells) != len(header):
-                raise ValueError(
-                    f"{str(path)!r} line {line} has {len(cells)} cells but the header names "
-                    f"{len(header)} columns"
-                )
-            rows.append(
-                [_cell(cell, path, line, name) for cell, name in zip(cells, header, strict=True)]
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    header = next(reader, None)
+    if not header:
+        raise ValueError(f"CSV file {str(path)!r} is empty; expected a header line")
+    rows = []
+    for line, cells in enumerate(reader, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            raise ValueError(
+                f"{str(path)!r} line {line} has {len(cells)} cells but the header names "
+                f"{len(header)} columns"
             )
+        rows.append(
+            [parse_cell(cell, path, line, name) for cell, name in zip(cells, header, strict=True)]
+        )
     names = [name.strip() for name in header]
     _check_unique(names, f"columns of {str(path)!r}")
     return names, np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+
+
+def read_header(path: str | os.PathLike) -> list[str]:
+    """The column names of a CSV file's header line (stripped), reading nothing more.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the path is a directory, the header is not UTF-8, or the file is
+            empty.
+    """
+    path = Path(path)
+    _check_file(path)
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from err
+    header = next(csv.reader([line]), None)
+    if not header or not any(cell.strip() for cell in header):
+        raise ValueError(f"CSV file {str(path)!r} is empty; expected a header line")
+    return [name.strip() for name in header]
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise ValueError(f"CSV file {str(path)!r} is a directory; accepted: a CSV file")
+    if not path.is_file():
+        raise FileNotFoundError(f"CSV file {str(path)!r} does not exist")
+
+
+def _read_text(path: Path) -> str:
+    """A CSV file's text; a byte-order mark (as spreadsheets write) is dropped."""
+    _check_file(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from err
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> ValueError:
+    return ValueError(
+        f"CSV file {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); "
+        "accepted: a UTF-8 CSV file (re-save it as UTF-8)"
+    )
 
 
 def write_csv(path: str | os.PathLike, column_names: Sequence[str], matrix: np.ndarray) -> Path:
@@ -257,13 +311,32 @@ def write_csv(path: str | os.PathLike, column_names: Sequence[str], matrix: np.n
     return path
 
 
+def _as_array(table: Any, layout: TableLayout, argument: str) -> np.ndarray:
+    """A table that is neither a mapping nor a DataFrame as an array, or a clear error."""
+    accepted = (
+        f"a 2-D array (rows x {layout.n_columns} columns), a DataFrame or a mapping of named inputs"
+    )
+    if table is None or isinstance(table, (str, bytes, numbers.Number)):
+        raise TypeError(
+            f"{argument} is a {type(table).__name__} ({table!r:.60}); accepted: {accepted}"
+        )
+    try:
+        return np.asarray(table)
+    except ValueError as err:
+        # Rows of different lengths (a ragged list of lists).
+        lengths = sorted({len(row) for row in table if hasattr(row, "__len__")})
+        raise ValueError(
+            f"{argument} has rows of different lengths {lengths!r}; accepted: {accepted}"
+        ) from err
+
+
 def _from_mapping(table: Mapping, layout: TableLayout, argument: str) -> np.ndarray:
     """Named inputs (keys are the layout's input names) or named columns (one per key)."""
     keys = [str(name) for name in table]
     input_names = [name for name, _ in layout.inputs]
     as_inputs = bool(set(keys) & set(input_names)) and not set(keys) <= set(layout.column_names)
     if not as_inputs:
-        _check_columns(keys, layout.column_names, argument)
+        check_columns(keys, layout.column_names, argument)
         columns = [np.asarray(table[name]) for name in layout.column_names]
         shapes = {
             name: column.shape for name, column in zip(layout.column_names, columns, strict=True)
@@ -281,7 +354,7 @@ def _from_mapping(table: Mapping, layout: TableLayout, argument: str) -> np.ndar
             axis=1,
         )
 
-    _check_columns(keys, input_names, argument, kind="inputs")
+    check_columns(keys, input_names, argument, kind="inputs")
     blocks, counts = [], {}
     start = 0
     for name, width in layout.inputs:
@@ -302,9 +375,14 @@ def _from_mapping(table: Mapping, layout: TableLayout, argument: str) -> np.ndar
     return np.concatenate(blocks, axis=1)
 
 
-def _check_columns(
+def check_columns(
     given: list[str], expected: list[str], argument: str, kind: str = "columns"
 ) -> None:
+    """Refuse repeated, missing or extra names; the message names them and ``argument``.
+
+    Raises:
+        ValueError: If ``given`` repeats a name, lacks one of ``expected`` or has others.
+    """
     _check_unique(given, f"{kind} of {argument}")
     missing = [name for name in expected if name not in set(given)]
     extra = [name for name in given if name not in set(expected)]
@@ -374,7 +452,12 @@ def _check_unique(names: list[str], what: str) -> None:
         raise ValueError(f"{what} repeat {repeated!r}; each must appear once")
 
 
-def _cell(cell: str, path: Path, line: int, column: str) -> float:
+def parse_cell(cell: str, path: Path, line: int, column: str) -> float:
+    """One CSV cell as a number: empty, ``nan`` and ``na`` read as NaN.
+
+    Raises:
+        ValueError: If the cell is not a number (the message names the line and column).
+    """
     text = cell.strip()
     if text == "" or text.lower() in ("nan", "na"):
         return float("nan")

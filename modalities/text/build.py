@@ -55,7 +55,7 @@ def build_deleted_ids(masks: Any, ids: Any, feature_of_position: Any, pad: Any) 
 
 def build_masked_texts(
     masks: Any, text: str, units: Sequence[tuple[int, int, tuple[int, ...]]], fill: str
-) -> list[str]:
+) -> np.ndarray:
     """Strings rebuilt from the kept tokens' characters, on the host.
 
     Args:
@@ -67,7 +67,9 @@ def build_masked_texts(
             or ``""`` to delete); a unit is hidden when any of its features is.
 
     Returns:
-        ``m`` strings; the characters between units (whitespace) are always kept.
+        ``(m,)`` strings; the characters between units (whitespace) are always kept. An
+        object array, as the model's batch of unmasked texts is: a numpy string array
+        would drop a trailing NUL character.
     """
     keep = np.asarray(masks) > 0.5
     texts = []
@@ -80,7 +82,9 @@ def build_masked_texts(
             position = end
         parts.append(text[position:])
         texts.append("".join(parts))
-    return texts
+    batch = np.empty(len(texts), dtype=object)
+    batch[:] = texts
+    return batch
 
 
 def _keep_positions(masks: Any, feature_of_position: Any) -> Any:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from labelshap.jobs import positions_from
+from labelshap.sources import RECORD_SUFFIXES, iter_records
 
 from .masker import HIDE_MODES, LONG_TEXT_MODES
 
@@ -27,8 +30,9 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--file",
         type=Path,
-        help='texts to explain: a .jsonl file (one JSON object with a "text" field per '
-        "line, so texts may hold line breaks) or any other UTF-8 file with one text per "
+        help='texts to explain: a .jsonl file (one JSON object with a "text" field and an '
+        'optional "id" per line, so texts may hold line breaks), a .csv file with a "text" '
+        'column (and an optional "id" column), or any other UTF-8 file with one text per '
         "line (blank lines skipped)",
     )
     parser.add_argument(
@@ -66,18 +70,22 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    """Explain texts; print highlights, write ``highlights.html`` and the explanation.
+    """Explain texts as a resumable batch job; print highlights, write ``highlights.html``.
 
     Without ``--label``, ``--top-k`` or ``--threshold`` each text's 3 best labels are
     explained.
     """
-    from labelshap.cli import label_selection, load_model, make_explainer
+    from labelshap.cli import label_selection, load_model, make_explainer, run_job_command
+    from labelshap.explanation import load_explanation
     from labelshap.labels import TopK
 
     from . import model as _registers_padding_mask  # noqa: F401  (layer of the demo model)
     from .masker import TextMasker
 
-    texts = _read_texts(args.texts, args.file)
+    if bool(args.texts) == (args.file is not None):
+        raise ValueError("give the texts to explain either as TEXT arguments or with --file")
+    if args.file is not None and not args.file.is_file():
+        raise FileNotFoundError(f"--file {str(args.file)!r} does not exist")
     model = load_model(args)
     masker = TextMasker(
         args.tokenizer,
@@ -88,19 +96,27 @@ def run_explain(args: argparse.Namespace) -> int:
     )
     explainer = make_explainer(args, model, masker)
     selection = label_selection(args)
-    explanation = explainer.explain(texts, TopK(_DEFAULT_TOP_K) if selection is None else selection)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    saved = explanation.save(args.out / "explanation")
-    page = explanation.save_html(args.out / "highlights.html")
-    logger.info("wrote %s and %s", page, saved)
-
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    for row in range(len(explanation)):
-        print(f"[{row}] {_preview(explanation.text(row))}")
-        print(explanation.ansi(row) if colour else _plain(explanation, row))
-        print()
-    return 0
+
+    def on_chunk(result: Any) -> None:
+        explanation = result.explanation
+        for row in range(len(explanation) if explanation is not None else 0):
+            print(f"[{result.ids[row]}] {_preview(explanation.text(row))}")
+            print(explanation.ansi(row) if colour else _plain(explanation, row))
+            print()
+
+    def finish(store: Any) -> None:
+        page = load_explanation(store.folder).save_html(args.out / "highlights.html")
+        logger.info("wrote %s", page)
+
+    return run_job_command(
+        args,
+        explainer,
+        positions_from(_text_sources(args.texts, args.file)),
+        labels=TopK(_DEFAULT_TOP_K) if selection is None else selection,
+        on_chunk=on_chunk,
+        finish=finish,
+    )
 
 
 def run_demo(out_dir: Path, *, seed: int = 0) -> dict[str, Any]:
@@ -110,35 +126,46 @@ def run_demo(out_dir: Path, *, seed: int = 0) -> dict[str, Any]:
     return text_demo(out_dir, seed=seed)
 
 
-def _read_texts(texts: list[str], file: Path | None) -> list[str]:
-    """The texts from the command line or from ``--file``, exactly one of them."""
-    if bool(texts) == (file is not None):
-        raise ValueError("give the texts to explain either as TEXT arguments or with --file")
+def _text_sources(texts: list[str], file: Path | None) -> Iterator[tuple[str, Any]]:
+    """``(id, text)`` for the TEXT arguments or each record of ``--file``; a record that
+    cannot be read is yielded as its error."""
     if file is None:
-        return list(texts)
-    if not file.is_file():
-        raise FileNotFoundError(f"--file {str(file)!r} does not exist")
-    try:
-        content = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"--file {str(file)!r} is not UTF-8 text ({err.reason})") from err
-    lines = [line for line in content.splitlines() if line.strip()]
-    if file.suffix != ".jsonl":
-        return lines
-
-    found = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--file {str(file)!r}: line {number} is not JSON ({err})") from err
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise ValueError(
-                f'--file {str(file)!r}: line {number} has no string field "text"; each line '
-                'of a .jsonl file must be an object like {"text": "..."}'
-            )
-        found.append(record["text"])
-    return found
+        for index, text in enumerate(texts):
+            yield f"text-{index}", text
+        return
+    if file.suffix.lower() in RECORD_SUFFIXES:
+        for where, record in iter_records(file):
+            if isinstance(record, Exception):
+                yield where, record
+                continue
+            item_id = str(record.get("id") or where)
+            text = record.get("text")
+            if not isinstance(text, str):
+                yield (
+                    item_id,
+                    ValueError(
+                        f"--file {str(file)!r} {where.replace('-', ' ')} has no string field "
+                        '"text"; accepted: records like {"text": "...", "id": "..."}'
+                    ),
+                )
+                continue
+            yield item_id, text
+        return
+    with file.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"line-{number}"
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                yield (
+                    where,
+                    ValueError(
+                        f"--file {str(file)!r} line {number} is not UTF-8 text ({err.reason})"
+                    ),
+                )
+                continue
+            if line.strip():
+                yield where, line
 
 
 def _preview(text: str, width: int = 70) -> str:

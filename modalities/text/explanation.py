@@ -37,6 +37,8 @@ class TextExplanation(Explanation):
     ``windows`` ``(W, 2)`` the characters of each window. Arrays are padded with -1.
     """
 
+    _REPR_MAX_ITEMS = 8
+
     def text(self, index: int) -> str:
         """The original text of one input."""
         return str(self.data[index])
@@ -180,6 +182,16 @@ class TextExplanation(Explanation):
             bounds.append(min(max(token_start, bounds[-1]), end))
         bounds.append(end)
         return [text[left:right] for left, right in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
+        """HTML fragment for the report and the notebook: the highlights of the first
+        ``max_items`` texts (see :meth:`html`), headed by ``titles`` (default ``text <i>``)."""
+        rows = list(range(min(len(self), max_items)))
+        shown = list(titles[: len(rows)]) if titles is not None else None
+        return (
+            '<p class="note">Red raised the label\'s score, blue lowered it; hover a token for '
+            "its value.</p>" + self.html(rows, page=False, titles=shown)
+        )
 
     def _offsets(self, index: int) -> np.ndarray:
         return np.asarray(self.extras["offsets"][index, : self.n_features[index]], dtype=np.int64)

@@ -154,7 +154,8 @@ class TextMasker(Masker):
         Raises:
             TypeError: If an item is neither ``str`` nor ``bytes``; the message names its
                 index.
-            ValueError: If bytes are not UTF-8, or there are no texts.
+            ValueError: If bytes are not UTF-8, a text holds a lone surrogate, or there are
+                no texts.
         """
         texts = _check_texts(inputs)
         layout = self._layout(model)
@@ -173,9 +174,14 @@ class TextMasker(Masker):
         return TextBatch(texts, layout)
 
     def bind(self, item: str, model: LabelModel) -> TextInput:
-        """Cut one text into token features, one model row per window."""
+        """Cut one text into token features, one model row per window.
+
+        Raises:
+            TypeError: If ``item`` is neither ``str`` nor ``bytes``.
+            ValueError: If it is bytes that are not UTF-8, or holds a lone surrogate.
+        """
         layout = self._layout(model)
-        document = self._document(str(item), layout)
+        document = self._document(_check_text(item, "item"), layout)
         features = document.features
         word_ids = [None] * document.covered
         for column, token in enumerate(features):
@@ -204,6 +210,12 @@ class TextMasker(Masker):
             rows_per_mask=len(windows),
             windows=windows,
         )
+
+    def join(self, batches: Sequence[Sequence[str]]) -> TextBatch:
+        """Join texts prepared separately; they share the model's layout."""
+        layout = next((batch.layout for batch in batches if hasattr(batch, "layout")), None)
+        texts = [text for batch in batches for text in batch]
+        return TextBatch(texts, layout) if layout is not None else texts
 
     def stack(self, items: Sequence[str]) -> np.ndarray:
         """One model row per text, its first window: ``(n, length)`` int32 ids or strings.
@@ -431,24 +443,35 @@ def _check_texts(inputs: Any) -> list[str]:
     if not items:
         raise ValueError("inputs holds no texts; accepted: str, UTF-8 bytes, or a list of them")
 
-    texts = []
-    for index, item in enumerate(items):
-        if isinstance(item, str):
-            texts.append(str(item))
-        elif isinstance(item, (bytes, bytearray)):
-            try:
-                texts.append(bytes(item).decode("utf-8"))
-            except UnicodeDecodeError as err:
-                raise ValueError(
-                    f"inputs[{index}] is bytes that are not UTF-8 ({err.reason} at byte "
-                    f"{err.start}); decode it to str with its own encoding first"
-                ) from err
-        else:
-            raise TypeError(
-                f"inputs[{index}] is a {type(item).__name__} ({item!r:.60}); accepted: str or "
-                "UTF-8 bytes"
-            )
-    return texts
+    return [_check_text(item, f"inputs[{index}]") for index, item in enumerate(items)]
+
+
+def _check_text(item: Any, where: str) -> str:
+    """One text as ``str``: UTF-8 bytes are decoded; ``where`` names it in errors."""
+    if isinstance(item, (bytes, bytearray)):
+        try:
+            return bytes(item).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{where} is bytes that are not UTF-8 ({err.reason} at byte {err.start}); "
+                "decode it to str with its own encoding first"
+            ) from err
+    if not isinstance(item, str):
+        raise TypeError(
+            f"{where} is a {type(item).__name__} ({item!r:.60}); accepted: str or UTF-8 bytes"
+        )
+
+    # A lone surrogate (from decoding with errors='surrogateescape') has no UTF-8 form,
+    # and the tokenizer cannot read it.
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"{where} holds the lone surrogate {item[err.start]!r} at character {err.start}, "
+            "which is not text; accepted: str that encodes as UTF-8 (decode bytes with "
+            "errors='replace' rather than 'surrogateescape')"
+        ) from err
+    return str(item)
 
 
 def _resolve_tokenizer(tokenizer: Any) -> PreTrainedTokenizerFast:

@@ -80,7 +80,7 @@ def test_explain_tabular_writes_charts_audit_and_the_explanation(saved, tmp_path
 
     assert main(args) == 0
 
-    result = load_explanation(tmp_path / "explanation")
+    result = load_explanation(tmp_path)
     assert isinstance(result, TabularExplanation)
     assert result.names == USER + CONTEXT
     assert result.values.shape == (6, 5, 2)
@@ -130,7 +130,7 @@ def test_explain_tabular_with_the_partition_masker(saved, tmp_path):
     )
 
     assert main(args) == 0
-    assert load_explanation(tmp_path / "explanation").label_names == ["comedy"]
+    assert load_explanation(tmp_path).label_names == ["comedy"]
 
 
 def test_the_demo_writes_its_summary_and_files(tmp_path):
@@ -170,4 +170,4 @@ def test_an_unknown_sensitive_feature_is_refused_before_explaining(saved, tmp_pa
 
     assert main(args) == 2
     assert "--sensitive ['mobil'] are not features" in capsys.readouterr().err
-    assert not (tmp_path / "explanation.npz").exists()
+    assert not (tmp_path / "manifest.json").exists()

@@ -74,7 +74,7 @@ def test_explain_text_prints_highlights_and_writes_the_page_and_result(trained, 
     status = main(explain_args(trained, tmp_path, "--top-k", "2", *texts))
 
     assert status == 0
-    result = load_explanation(tmp_path / "explanation")
+    result = load_explanation(tmp_path)
     assert type(result).__name__ == "TextExplanation"
     assert [result.text(row) for row in range(2)] == texts
     assert result.selected.sum(axis=1).tolist() == [2, 2]
@@ -83,7 +83,7 @@ def test_explain_text_prints_highlights_and_writes_the_page_and_result(trained, 
     page = (tmp_path / "highlights.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "desktop" in page
     printed = capsys.readouterr().out
-    assert "[0] a python tool for the desktop" in printed
+    assert "[text-0] a python tool for the desktop" in printed
     assert "python (score" in printed and "\x1b[" not in printed
 
 
@@ -91,7 +91,7 @@ def test_the_trained_keyword_leads_its_label(trained, tmp_path, capsys):
     status = main(explain_args(trained, tmp_path, "--label", "python", "files and python data"))
 
     assert status == 0
-    result = load_explanation(tmp_path / "explanation")
+    result = load_explanation(tmp_path)
     best = max(result.word_values(0, "python"), key=lambda word: word.value)
     assert best.text == "python"
 
@@ -110,26 +110,42 @@ def test_explain_text_reads_jsonl_and_plain_files(trained, tmp_path, capsys):
         main(explain_args(trained, tmp_path / "b", "--file", str(plain), "--color", "always")) == 0
     )
 
-    from_jsonl = load_explanation(tmp_path / "a" / "explanation")
-    from_plain = load_explanation(tmp_path / "b" / "explanation")
+    from_jsonl = load_explanation(tmp_path / "a")
+    from_plain = load_explanation(tmp_path / "b")
     assert [from_jsonl.text(row) for row in range(2)] == ["a game\nover two lines", "perl"]
     assert [from_plain.text(row) for row in range(2)] == ["a python tool", "read perl files"]
     assert "\x1b[48;2;" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("content", "extra", "message"),
-    [
-        (None, ["a text"], "either as TEXT arguments or with --file"),
-        ('{"body": "no text"}\n', [], 'line 1 has no string field "text"'),
-        ("not json\n", [], "line 1 is not JSON"),
-    ],
-)
-def test_explain_text_refuses_unclear_input(trained, tmp_path, capsys, content, extra, message):
+def test_explain_text_refuses_texts_given_twice(trained, tmp_path, capsys):
     jsonl = tmp_path / "texts.jsonl"
-    jsonl.write_text(content or '{"text": "perl"}\n', encoding="utf-8")
+    jsonl.write_text('{"text": "perl"}\n', encoding="utf-8")
 
-    status = main(explain_args(trained, tmp_path / "out", "--file", str(jsonl), *extra))
+    status = main(explain_args(trained, tmp_path / "out", "--file", str(jsonl), "a text"))
 
     assert status == 2
-    assert message in capsys.readouterr().err
+    assert "either as TEXT arguments or with --file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ('{"body": "no text"}', 'line 2 has no string field "text"'),
+        ("not json", "line 2 is not JSON"),
+        ("[1, 2]", "line 2 holds a JSON list"),
+    ],
+)
+def test_an_unreadable_line_fails_alone(trained, tmp_path, capsys, bad_line, message):
+    jsonl = tmp_path / "texts.jsonl"
+    jsonl.write_text(f'{{"text": "perl"}}\n{bad_line}\n{{"text": "python"}}\n', encoding="utf-8")
+
+    status = main(explain_args(trained, tmp_path / "out", "--file", str(jsonl)))
+
+    assert status == 1
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert "2 explained, 0 already done, 1 failed" in captured.out
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [record["id"] for record in manifest["failures"]] == ["line-2"]
+    assert message in manifest["failures"][0]["error"]
+    assert [load_explanation(tmp_path / "out").text(row) for row in range(2)] == ["perl", "python"]

@@ -1,0 +1,315 @@
+"""Batch jobs: the output store, resuming, per-item failures, and a job killed by SIGKILL.
+
+The reference for every job's values is one plain ``Explainer.explain`` call over all the
+inputs: a job must give the same numbers bit for bit, whatever its chunk size and
+wherever it was interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from labelshap import Explainer, LabelModel, TopK
+from labelshap.jobs import Item, JobStore, load_store, positions_from, run_job
+from labelshap.modalities.tabular import IndependentMasker, write_csv
+
+NAMES = ["count", "age", "visits", "score", "days", "rank"]
+LABELS = ["drama", "comedy", "horror"]
+
+
+def make_mlp(seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((len(NAMES),), name="features")
+    hidden = keras.layers.Dense(8, activation="tanh")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(len(LABELS), activation="sigmoid")(hidden))
+
+
+@pytest.fixture(scope="module")
+def setup():
+    """A sampling explainer (permutation: values depend on the seed) and 13 rows."""
+    rng = np.random.default_rng(3)
+    model = LabelModel(make_mlp(), LABELS, batch_size=512)
+    masker = IndependentMasker(rng.normal(size=(8, len(NAMES))), feature_names=NAMES)
+    explainer = Explainer(model, masker, algorithm="permutation", max_evals=60, seed=7)
+    rows = rng.normal(size=(13, len(NAMES)))
+    return explainer, rows
+
+
+@pytest.fixture(scope="module")
+def reference(setup):
+    explainer, rows = setup
+    return explainer.explain(rows)
+
+
+def items_of(rows):
+    return list(positions_from((f"user-{i}", row) for i, row in enumerate(rows)))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 13, 50])
+def test_a_job_gives_the_values_of_one_call_whatever_its_chunk_size(
+    setup, reference, tmp_path, chunk_size
+):
+    explainer, rows = setup
+
+    summary = run_job(explainer, items_of(rows), tmp_path, chunk_size=chunk_size, progress=False)
+
+    assert (summary.explained, summary.failed, summary.skipped) == (13, 0, 0)
+    stored = load_store(tmp_path)
+    np.testing.assert_array_equal(stored.values, reference.values)
+    np.testing.assert_array_equal(stored.base_values, reference.base_values)
+    np.testing.assert_array_equal(stored.scores, reference.scores)
+    assert stored.info["ids"] == [f"user-{i}" for i in range(13)]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [len(shard["ids"]) for shard in manifest["shards"]] == _sizes(13, chunk_size)
+
+
+def _sizes(total, chunk):
+    return [min(chunk, total - start) for start in range(0, total, chunk)]
+
+
+def test_topk_marks_the_chosen_labels_but_every_label_is_explained(setup, reference, tmp_path):
+    explainer, rows = setup
+
+    run_job(explainer, items_of(rows), tmp_path, labels=TopK(1), chunk_size=5, progress=False)
+
+    stored = load_store(tmp_path)
+    np.testing.assert_array_equal(stored.values, reference.values)
+    assert stored.selected.sum(axis=1).tolist() == [1] * 13
+    assert (stored.selected.argmax(axis=1) == reference.scores.argmax(axis=1)).all()
+
+
+class StopTheJobError(Exception):
+    pass
+
+
+def test_an_interrupted_job_resumes_without_redoing_or_losing_an_item(setup, reference, tmp_path):
+    explainer, rows = setup
+    calls = []
+
+    def stop_after_two(result):
+        calls.append(list(result.ids))
+        if len(calls) == 2:
+            raise StopTheJobError
+
+    with pytest.raises(StopTheJobError):
+        run_job(explainer, items_of(rows), tmp_path, chunk_size=3, on_chunk=stop_after_two)
+    assert len(load_store(tmp_path)) == 6
+
+    explained_again = []
+    summary = run_job(
+        explainer,
+        items_of(rows),
+        tmp_path,
+        chunk_size=4,
+        progress=False,
+        on_chunk=lambda result: explained_again.extend(result.ids),
+    )
+
+    assert (summary.explained, summary.skipped) == (7, 6)
+    assert explained_again == [f"user-{i}" for i in range(6, 13)]
+    stored = load_store(tmp_path)
+    assert stored.info["ids"] == [f"user-{i}" for i in range(13)]
+    np.testing.assert_array_equal(stored.values, reference.values)
+    runs = json.loads((tmp_path / "manifest.json").read_text())["timing"]["runs"]
+    assert [(run["explained"], run["skipped"]) for run in runs] == [(6, 0), (7, 6)]
+
+
+def test_a_bad_item_is_recorded_and_the_job_goes_on(setup, reference, tmp_path):
+    explainer, rows = setup
+    items = items_of(rows)
+    with_nan = rows[2].copy()
+    with_nan[4] = np.nan
+    items[2] = Item("user-2", 2, with_nan)
+    items[5] = Item("user-5", 5, OSError("could not read user-5"))
+
+    summary = run_job(explainer, items, tmp_path, chunk_size=4, progress=False)
+
+    assert (summary.explained, summary.failed) == (11, 2)
+    failures = {record["id"]: record["error"] for record in summary.failures}
+    assert set(failures) == {"user-2", "user-5"}
+    assert failures["user-2"].startswith("ValueError: rows holds nan at row 0, column 'days'")
+    assert failures["user-5"] == "OSError: could not read user-5"
+    stored = load_store(tmp_path)
+    kept = [i for i in range(13) if i not in (2, 5)]
+    assert stored.info["ids"] == [f"user-{i}" for i in kept]
+    np.testing.assert_array_equal(stored.values, reference.values[kept])
+
+    # Started again, failed items are skipped; with retry_failed, fixed ones are explained.
+    again = run_job(explainer, items, tmp_path, chunk_size=4, progress=False)
+    assert (again.explained, again.skipped, again.failed_before) == (0, 11, 2)
+    assert len(again.failures) == 2
+    retried = run_job(explainer, items_of(rows), tmp_path, retry_failed=True, progress=False)
+    assert (retried.explained, retried.failures) == (2, [])
+    stored = load_store(tmp_path)
+    order = np.argsort([int(name.split("-")[1]) for name in stored.info["ids"]])
+    np.testing.assert_array_equal(stored.values[order], reference.values)
+
+
+def test_an_item_that_fails_inside_the_engine_fails_alone(setup, reference, tmp_path, monkeypatch):
+    explainer, rows = setup
+    original = explainer.masker.bind
+
+    def bind(item, model):
+        if np.array_equal(item, rows[3]):
+            raise RuntimeError("the engine broke on this row")
+        return original(item, model)
+
+    monkeypatch.setattr(explainer.masker, "bind", bind)
+
+    summary = run_job(explainer, items_of(rows), tmp_path, chunk_size=5, progress=False)
+
+    assert [record["id"] for record in summary.failures] == ["user-3"]
+    assert "RuntimeError: the engine broke on this row" in summary.failures[0]["error"]
+    kept = [i for i in range(13) if i != 3]
+    np.testing.assert_array_equal(load_store(tmp_path).values, reference.values[kept])
+
+
+def test_a_repeated_id_is_a_failure_not_a_silent_overwrite(setup, tmp_path):
+    explainer, rows = setup
+    items = items_of(rows[:3]) + [Item("user-0", 3, rows[3])]
+
+    summary = run_job(explainer, items, tmp_path, progress=False)
+
+    assert summary.explained == 3
+    assert summary.failures == [{"id": "user-0", "error": "ValueError: duplicate item id 'user-0'"}]
+
+
+def test_a_store_refuses_a_job_with_other_settings(setup, tmp_path):
+    explainer, rows = setup
+    run_job(explainer, items_of(rows[:2]), tmp_path, progress=False)
+    other = Explainer(explainer.model, explainer.masker, algorithm="permutation", max_evals=80)
+
+    with pytest.raises(ValueError, match=r"holds a job with other settings \(max_evals: 60 -> 80"):
+        run_job(other, items_of(rows[:2]), tmp_path, progress=False)
+
+
+def test_leftovers_of_a_kill_between_writes_are_ignored(setup, reference, tmp_path):
+    explainer, rows = setup
+    run_job(explainer, items_of(rows[:4]), tmp_path, chunk_size=2, progress=False)
+    shards = tmp_path / "shards"
+    # A kill while a shard was being written, and one after its rename but before the
+    # manifest named it: neither is part of the job.
+    (shards / "shard-000002.partial.npz").write_bytes(b"half a file")
+    (shards / "shard-000002.npz").write_bytes(b"not named by the manifest")
+    (tmp_path / "manifest.json.partial").write_text("{")
+
+    summary = run_job(explainer, items_of(rows), tmp_path, chunk_size=2, progress=False)
+
+    assert (summary.explained, summary.skipped) == (9, 4)
+    assert not list(shards.glob("*.partial.*"))
+    np.testing.assert_array_equal(load_store(tmp_path).values, reference.values)
+
+
+def test_a_manifest_of_another_kind_is_refused(setup, tmp_path):
+    (tmp_path / "manifest.json").write_text('{"format": "something-else"}')
+
+    with pytest.raises(ValueError, match="is not a labelshap job manifest"):
+        JobStore(tmp_path, "tabular", {})
+
+
+# A real job killed with SIGKILL midway, then started again with the same command.
+
+N_ROWS = 120
+
+
+@pytest.fixture(scope="module")
+def saved_job(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kill")
+    make_mlp(seed=1).save(folder / "model.keras")
+    (folder / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    rng = np.random.default_rng(11)
+    write_csv(folder / "background.csv", NAMES, rng.normal(size=(40, len(NAMES))))
+    write_csv(folder / "rows.csv", NAMES, rng.normal(size=(N_ROWS, len(NAMES))))
+    return folder
+
+
+def command(folder, out):
+    return [
+        sys.executable,
+        "-m",
+        "labelshap.cli",
+        "explain",
+        "tabular",
+        "--model",
+        str(folder / "model.keras"),
+        "--labels",
+        str(folder / "labels.txt"),
+        "--background",
+        str(folder / "background.csv"),
+        "--algorithm",
+        "permutation",
+        "--max-evals",
+        "400",
+        "--chunk-size",
+        "4",
+        "--batch-size",
+        "256",
+        "--no-report",
+        str(folder / "rows.csv"),
+        "--out",
+        str(out),
+    ]
+
+
+def shards_done(out):
+    try:
+        return len(json.loads((out / "manifest.json").read_text())["shards"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+@pytest.mark.slow
+def test_a_job_killed_by_sigkill_resumes_with_every_item_once(saved_job, tmp_path):
+    out = tmp_path / "killed"
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    job = subprocess.Popen(
+        command(saved_job, out),
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while shards_done(out) < 3 and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    stderr = job.stderr.read().decode()
+    job.stderr.close()
+    assert job.returncode == -signal.SIGKILL, stderr
+    done_at_kill = json.loads((out / "manifest.json").read_text())
+    done_ids = [item for shard in done_at_kill["shards"] for item in shard["ids"]]
+    assert 3 * 4 <= len(done_ids) < N_ROWS, "the job was not killed midway"
+
+    resumed = subprocess.run(
+        command(saved_job, out), env=environment, capture_output=True, text=True, timeout=300
+    )
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{N_ROWS - len(done_ids)} explained, {len(done_ids)} already done, 0 failed" in (
+        resumed.stdout
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    ids = [item for shard in manifest["shards"] for item in shard["ids"]]
+    assert sorted(ids) == sorted(f"line-{line}" for line in range(2, N_ROWS + 2))
+    assert len(ids) == len(set(ids))
+    assert manifest["shards"][: len(done_at_kill["shards"])] == done_at_kill["shards"]
+    assert [run["explained"] for run in manifest["timing"]["runs"]] == [N_ROWS - len(done_ids)]
+
+    # The same command into a fresh folder, never interrupted: the same values, bit for bit.
+    clean = tmp_path / "clean"
+    subprocess.run(command(saved_job, clean), env=environment, check=True, capture_output=True)
+    stored, reference = load_store(out), load_store(clean)
+    assert stored.info["ids"] == reference.info["ids"]
+    np.testing.assert_array_equal(stored.values, reference.values)
+    np.testing.assert_array_equal(stored.base_values, reference.base_values)
