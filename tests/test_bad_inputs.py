@@ -745,6 +745,14 @@ def sigmoid_does_not_warn(ctx: Context) -> None:
         LabelModel(dense("sigmoid"), LABELS).predict(np.ones((4, 3)))
 
 
+def constant_rows_do_not_warn(ctx: Context) -> None:
+    # Two sigmoid labels at 0.5 on a blank input: every row sums to 1, and says nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LabelModel(returning(lambda n: np.full((n, 4), 0.25)), LABELS)
+        assert model.predict(np.zeros((16, 3))).shape == (16, 4)
+
+
 def labels_file(name: str) -> Any:
     return lambda ctx: LabelModel(dense("sigmoid"), ctx.files / name)
 
@@ -836,10 +844,13 @@ MODEL_CASES = [
         id="model-softmax-layer-warns-once",
     ),
     pytest.param(
-        softmax_warns_once(lambda: returning(lambda n: np.tile([0.1, 0.2, 0.3, 0.4], (n, 1)))),
+        softmax_warns_once(
+            lambda: returning(lambda n: np.random.default_rng(n).dirichlet(np.ones(4), size=n))
+        ),
         id="model-rows-summing-to-one-warn-once",
     ),
     pytest.param(sigmoid_does_not_warn, id="model-sigmoid-does-not-warn"),
+    pytest.param(constant_rows_do_not_warn, id="model-identical-rows-summing-to-one-do-not-warn"),
     pytest.param(
         refuse(
             ValueError,

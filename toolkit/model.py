@@ -25,6 +25,9 @@ _MIN_PADDED_ROWS = 16
 DEFAULT_MAX_BATCH_BYTES = 512 * 2**20
 # Rows of probabilities summing to 1 within this make a model look like a softmax.
 _SOFTMAX_SUM_TOLERANCE = 1e-4
+# Rows that must all sum to 1 (and differ) before a callable's scores are taken for a
+# softmax: one or two rows of two sigmoid labels may sum to 1 by chance.
+_SOFTMAX_MIN_ROWS = 4
 # What keras.saving.load_model raises for a file that is not a readable .keras archive.
 _LOAD_ERRORS = (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile)
 
@@ -462,7 +465,10 @@ class LabelModel:
             )
         if self._warned_softmax or self.output != "probability" or self.n_labels < 2:
             return
-        if len(scores) and np.all(np.abs(scores.sum(axis=1) - 1.0) <= _SOFTMAX_SUM_TOLERANCE):
+        sums_to_one = np.abs(scores.sum(axis=1) - 1.0) <= _SOFTMAX_SUM_TOLERANCE
+        # Rows that are all the same (a blank input, hidden everywhere) are no evidence.
+        varies = len(scores) and np.ptp(scores, axis=0).max() > _SOFTMAX_SUM_TOLERANCE
+        if len(scores) >= _SOFTMAX_MIN_ROWS and varies and np.all(sums_to_one):
             self._warn_softmax(
                 f"each of the {len(scores)} rows it scored sums to 1 over its "
                 f"{self.n_labels} labels"
