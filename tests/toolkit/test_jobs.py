@@ -313,3 +313,57 @@ def test_a_job_killed_by_sigkill_resumes_with_every_item_once(saved_job, tmp_pat
     assert stored.info["ids"] == reference.info["ids"]
     np.testing.assert_array_equal(stored.values, reference.values)
     np.testing.assert_array_equal(stored.base_values, reference.base_values)
+
+
+@pytest.mark.parametrize("batch_size", [16, 512])
+def test_the_model_batch_size_does_not_change_a_jobs_values(reference, setup, tmp_path, batch_size):
+    explainer, rows = setup
+    model = LabelModel(make_mlp(), LABELS, batch_size=batch_size)  # the same weights
+    other = Explainer(model, explainer.masker, algorithm="permutation", max_evals=60, seed=7)
+
+    run_job(other, items_of(rows), tmp_path, chunk_size=5, progress=False)
+
+    np.testing.assert_array_equal(load_store(tmp_path).values, reference.values)
+
+
+def test_image_jobs_pack_differently_but_give_the_values_of_one_call(
+    image_label_model, images_factory, tmp_path
+):
+    from labelshap.modalities.image import ImageMasker
+
+    images = images_factory(7, size=16, seed=2)
+    explainer = Explainer(
+        image_label_model, ImageMasker("grid", cell=4), algorithm="owen-sampling", max_evals=120
+    )
+    reference = explainer.explain(images)
+    items = list(positions_from((f"image-{i}", image) for i, image in enumerate(images)))
+
+    for chunk_size in (1, 3, 7):
+        folder = tmp_path / f"chunks-{chunk_size}"
+        run_job(explainer, items, folder, chunk_size=chunk_size, progress=False)
+        np.testing.assert_array_equal(load_store(folder).values, reference.values)
+
+
+def test_text_jobs_give_the_values_of_one_call(text_tokenizers, text_label_models, tmp_path):
+    from labelshap.modalities.text import TextMasker
+
+    texts = [
+        "A Perl module for parsing configuration files.",
+        "Python bindings for the GTK toolkit.",
+        "Qt widgets for plotting data.",
+        "A fast strategy game with networked gameplay.",
+        "Café naïve résumé for chat clients.",
+    ]
+    masker = TextMasker(text_tokenizers["wordpiece"])
+    explainer = Explainer(
+        text_label_models["wordpiece"], masker, algorithm="permutation", max_evals=80, seed=3
+    )
+    reference = explainer.explain(texts)
+    items = list(positions_from((f"text-{i}", text) for i, text in enumerate(texts)))
+
+    for chunk_size in (1, 2, 5):
+        folder = tmp_path / f"chunks-{chunk_size}"
+        run_job(explainer, items, folder, labels=TopK(2), chunk_size=chunk_size, progress=False)
+        stored = load_store(folder)
+        np.testing.assert_array_equal(stored.values, reference.values)
+        assert [stored.text(row) for row in range(len(texts))] == texts
