@@ -93,6 +93,11 @@ def run_explain(args: argparse.Namespace) -> int:
     background_names, background = read_csv(args.background)
     if not args.rows.is_file():
         raise FileNotFoundError(f"rows file {str(args.rows)!r} does not exist")
+    if args.rows.suffix.lower() != ".csv":
+        raise ValueError(
+            f"rows file {str(args.rows)!r} has suffix {args.rows.suffix!r}; accepted: a .csv "
+            "file with a header line of column names"
+        )
     masker = MASKERS[args.masker](
         background,
         feature_names=background_names,

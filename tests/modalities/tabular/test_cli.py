@@ -116,6 +116,44 @@ def test_explain_tabular_names_a_column_the_rows_lack(saved, tmp_path, capsys):
     assert "rows lacks columns ['mean']" in capsys.readouterr().err
 
 
+def test_a_row_with_a_bad_cell_fails_alone_and_ids_come_from_a_column(saved, tmp_path, capsys):
+    rows = tmp_path / "rows.csv"
+    rows.write_text(
+        "user,weekend,mobile,count,span,mean\n"
+        "u1,0.1,0.2,0.3,0.4,0.5\n"
+        "u2,0.1,two,0.3,0.4,0.5\n"
+        "u3,1,0,-1,0.5,2\n",
+        encoding="utf-8",
+    )
+    args = explain_args(saved, tmp_path / "out", "--id-column", "user", str(rows))
+
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "labelshap: 2 explained, 0 already done, 1 failed" in captured.out
+    assert f"failed: u2: ValueError: {str(rows)!r} line 3, column 'mobile': 'two' is not a " in (
+        captured.err
+    )
+    result = load_explanation(tmp_path / "out")
+    assert result.info["ids"] == ["u1", "u3"]
+    np.testing.assert_array_equal(result.data[1], [-1, 0.5, 2, 1, 0])  # the schema's order
+    assert (tmp_path / "out" / "audit.csv").is_file()
+
+    # The same command again explains nothing more.
+    assert main(args) == 1
+    assert "0 explained, 2 already done, 1 failed" in capsys.readouterr().out
+
+
+def test_explain_tabular_refuses_an_unknown_id_column_and_other_suffixes(saved, tmp_path, capsys):
+    rows = str(saved / "rows.csv")
+
+    assert main(explain_args(saved, tmp_path / "a", "--id-column", "user", rows)) == 2
+    assert "--id-column 'user' is not a column of" in capsys.readouterr().err
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"count": 1}\n')
+    assert main(explain_args(saved, tmp_path / "b", str(jsonl))) == 2
+    assert "has suffix '.jsonl'; accepted: a .csv file" in capsys.readouterr().err
+
+
 def test_explain_tabular_with_the_partition_masker(saved, tmp_path):
     args = explain_args(
         saved,
