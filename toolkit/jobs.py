@@ -306,12 +306,16 @@ def run_job(
     bar = tqdm(total=total, desc="explaining", unit="item", disable=not progress)
 
     def pending_chunks() -> Iterator[list[Item]]:
-        seen: set[str] = set()
+        first_at: dict[str, int] = {}
         chunk: list[Item] = []
         for item in items:
-            if item.id in seen:
-                item = Item(item.id, item.position, ValueError(f"duplicate item id {item.id!r}"))
-            seen.add(item.id)
+            if item.id in first_at:
+                # Recorded under its own id, so that it never shadows the first one's.
+                error = ValueError(
+                    f"duplicate item id {item.id!r} (first at position {first_at[item.id]})"
+                )
+                item = Item(f"{item.id} (position {item.position})", item.position, error)
+            first_at.setdefault(item.id, item.position)
             if item.id in store.done or item.id in failed_before:
                 counts["skipped" if item.id in store.done else "failed_before"] += 1
                 bar.update(1)
@@ -395,8 +399,13 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
-def load_store(folder: str | os.PathLike) -> Explanation:
-    """Every explanation of an output store joined into one, in the order written.
+def load_store(folder: str | os.PathLike, max_items: int | None = None) -> Explanation:
+    """The explanations of an output store joined into one, in the order written.
+
+    Args:
+        folder: The store.
+        max_items: Read shards only until this many inputs are loaded, and keep the
+            first ``max_items`` (default: every input).
 
     Raises:
         FileNotFoundError: If the folder holds no manifest.
@@ -405,9 +414,19 @@ def load_store(folder: str | os.PathLike) -> Explanation:
     manifest = read_manifest(folder)
     if not manifest["shards"]:
         raise ValueError(f"the job in {str(folder)!r} has no explained item yet")
-    return concatenate(
-        [load_explanation(Path(folder) / SHARDS / shard["name"]) for shard in manifest["shards"]]
-    )
+    parts, count = [], 0
+    for shard in manifest["shards"]:
+        if max_items is not None and count >= max_items:
+            break
+        part = load_explanation(Path(folder) / SHARDS / shard["name"])
+        parts.append(part)
+        count += len(part)
+    joined = concatenate(parts)
+    if max_items is None or len(joined) <= max_items:
+        return joined
+    kept = joined[:max_items]
+    kept.info = {**joined.info, "ids": joined.info["ids"][:max_items]}
+    return kept
 
 
 def _done_ids(manifest: dict[str, Any]) -> set[str]:

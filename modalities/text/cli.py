@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labelshap.jobs import positions_from
+from labelshap.jobs import load_store, positions_from
 from labelshap.sources import RECORD_SUFFIXES, iter_records
 
 from .masker import HIDE_MODES, LONG_TEXT_MODES
@@ -19,6 +19,8 @@ __all__ = ["add_explain_arguments", "run_explain", "run_demo"]
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TOP_K = 3
+# Texts drawn in highlights.html at the end of a job (the first ones of the store).
+HIGHLIGHTED_TEXTS = 500
 _TOP_WORDS = 5
 
 
@@ -76,7 +78,6 @@ def run_explain(args: argparse.Namespace) -> int:
     explained.
     """
     from labelshap.cli import label_selection, load_model, make_explainer, run_job_command
-    from labelshap.explanation import load_explanation
     from labelshap.labels import TopK
 
     from . import model as _registers_padding_mask  # noqa: F401  (layer of the demo model)
@@ -106,8 +107,9 @@ def run_explain(args: argparse.Namespace) -> int:
             print()
 
     def finish(store: Any) -> None:
-        page = load_explanation(store.folder).save_html(args.out / "highlights.html")
-        logger.info("wrote %s", page)
+        drawn = load_store(store.folder, max_items=HIGHLIGHTED_TEXTS)
+        page = drawn.save_html(args.out / "highlights.html")
+        logger.info("wrote %s (%d texts)", page, len(drawn))
 
     return run_job_command(
         args,

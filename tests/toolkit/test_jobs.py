@@ -181,7 +181,15 @@ def test_a_repeated_id_is_a_failure_not_a_silent_overwrite(setup, tmp_path):
     summary = run_job(explainer, items, tmp_path, progress=False)
 
     assert summary.explained == 3
-    assert summary.failures == [{"id": "user-0", "error": "ValueError: duplicate item id 'user-0'"}]
+    assert summary.failures == [
+        {
+            "id": "user-0 (position 3)",
+            "error": "ValueError: duplicate item id 'user-0' (first at position 0)",
+        }
+    ]
+    assert load_store(tmp_path).info["ids"] == ["user-0", "user-1", "user-2"]
+    again = run_job(explainer, items, tmp_path, progress=False)
+    assert (again.explained, again.skipped, again.failed_before) == (0, 3, 1)
 
 
 def test_a_store_refuses_a_job_with_other_settings(setup, tmp_path):
@@ -367,3 +375,19 @@ def test_text_jobs_give_the_values_of_one_call(text_tokenizers, text_label_model
         stored = load_store(folder)
         np.testing.assert_array_equal(stored.values, reference.values)
         assert [stored.text(row) for row in range(len(texts))] == texts
+
+
+def test_load_store_stops_reading_shards_at_max_items(setup, reference, tmp_path, monkeypatch):
+    import labelshap.jobs as jobs
+
+    explainer, rows = setup
+    run_job(explainer, items_of(rows), tmp_path, chunk_size=4, progress=False)
+    read = []
+    original = jobs.load_explanation
+    monkeypatch.setattr(jobs, "load_explanation", lambda path: read.append(path) or original(path))
+
+    first = load_store(tmp_path, max_items=6)
+
+    assert len(read) == 2
+    assert first.info["ids"] == [f"user-{i}" for i in range(6)]
+    np.testing.assert_array_equal(first.values, reference.values[:6])
