@@ -25,13 +25,13 @@ def explain_packed(
 
     Each input's algorithm runs in its own thread and calls its ``evaluate`` as usual;
     a call blocks until every still-running input has asked for its next masks, then all
-    requests go to the model together: one masks array whose last column says which
-    input each row belongs to, built into model inputs by the masker's ``group_build``
-    from the inputs' stacked contexts, in full batches. An algorithm that asks once
-    (exact, permutation, kernel, owen-sampling) therefore shares every batch with the
-    other inputs; an adaptive one (partition) shares each round. Values are the same as
-    explaining the inputs one at a time: the estimation of each input is unchanged, only
-    which rows share a batch differs.
+    requests go to the model together: one array of the inputs' rows (``expand``) whose
+    last column says which input each row belongs to, built into model inputs by the
+    masker's ``group_build`` from the inputs' stacked contexts, in full batches. An
+    algorithm that asks once (exact, permutation, kernel, owen-sampling) therefore shares
+    every batch with the other inputs; an adaptive one (partition) shares each round.
+    Values are the same as explaining the inputs one at a time: the estimation of each
+    input is unchanged, only which rows share a batch differs.
 
     Args:
         model: The model.
@@ -44,24 +44,27 @@ def explain_packed(
         The results, in input order.
     """
     group_build = bound_inputs[0].group_build
-    width = max(bound.n_features for bound in bound_inputs)
     context = tuple(
         np.stack([np.asarray(bound.context[k]) for bound in bound_inputs])
         for k in range(len(bound_inputs[0].context))
     )
 
     def run_batch(requests: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-        rows = []
-        for position, masks in requests.items():
-            padded = np.zeros((len(masks), width + 1), dtype=np.float32)
-            padded[:, : masks.shape[1]] = masks
-            padded[:, -1] = position
-            rows.append(padded)
-        scores = model.predict_masked(np.concatenate(rows), group_build, context)
+        expanded = {
+            position: bound_inputs[position].expand(masks) for position, masks in requests.items()
+        }
+        width = max(rows.shape[1] for rows in expanded.values())
+        packed = np.zeros((sum(len(rows) for rows in expanded.values()), width + 1), np.float32)
+        start = 0
+        for position, rows in expanded.items():
+            packed[start : start + len(rows), : rows.shape[1]] = rows
+            packed[start : start + len(rows), -1] = position
+            start += len(rows)
+        scores = model.predict_masked(packed, group_build, context)
         out, start = {}, 0
-        for position, masks in requests.items():
-            out[position] = scores[start : start + len(masks)]
-            start += len(masks)
+        for position, rows in expanded.items():
+            out[position] = bound_inputs[position].reduce(scores[start : start + len(rows)])
+            start += len(rows)
         return out
 
     batcher = _Batcher(len(bound_inputs), run_batch)

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._gradient import integrated_mask_gradients
 from ._packing import explain_packed
@@ -149,12 +150,16 @@ class Explainer:
 
         bound_inputs, results = [], []
         progress = _progress(len(items), self.progress)
-        for start in range(0, len(items), _GROUP_SIZE):
-            group = self._bind_group(items[start : start + _GROUP_SIZE])
-            seeds = [self.seed + int(p) for p in positions[start : start + _GROUP_SIZE]]
-            results += self._explain_group(group, columns, seeds)
-            bound_inputs += group
-            progress.update(len(group))
+        # The estimators' small solves run on one BLAS thread: with OpenBLAS's own threads
+        # beside the model's and one estimation thread per input, a 500 x 80 least-squares
+        # solve took 0.48 s on a busy 2-core machine, and 4.5 ms on one thread.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for start in range(0, len(items), _GROUP_SIZE):
+                group = self._bind_group(items[start : start + _GROUP_SIZE])
+                seeds = [self.seed + int(p) for p in positions[start : start + _GROUP_SIZE]]
+                results += self._explain_group(group, columns, seeds)
+                bound_inputs += group
+                progress.update(len(group))
         progress.close()
 
         logger.info(

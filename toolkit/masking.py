@@ -38,10 +38,11 @@ class MaskedInput:
             (a feature blends towards its fill), for the gradient algorithm; ``None``
             where the masked inputs are not differentiable (token ids).
         group_build: Builds masked copies of several inputs in one call:
-            ``group_build(masks, *stacked_contexts)`` where the masks' last column holds
-            each row's position in the group and the contexts of the group's inputs
-            are stacked. ``None`` where the masker cannot (inputs are then evaluated one
-            at a time).
+            ``group_build(rows, *stacked_contexts)`` where ``rows`` are :meth:`expand`'s
+            rows of each input, padded with zeros to one width, plus a last column that
+            holds each row's position in the group, and the contexts of the group's
+            inputs are stacked. ``None`` where the masker cannot (inputs are then
+            evaluated one at a time).
     """
 
     n_features: int
@@ -57,7 +58,17 @@ class MaskedInput:
 
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the input under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``."""
-        return model.predict_masked(masks, self.build, self.context)
+        masks = np.asarray(masks, dtype=np.float32)
+        return self.reduce(model.predict_masked(self.expand(masks), self.build, self.context))
+
+    def expand(self, masks: np.ndarray) -> np.ndarray:
+        """The rows ``build`` and ``group_build`` take for ``masks``: the masks themselves,
+        unless each mask is scored as ``rows_per_mask`` model rows."""
+        return masks
+
+    def reduce(self, scores: np.ndarray) -> np.ndarray:
+        """The scores of :meth:`expand`'s rows, back to one row per mask."""
+        return scores
 
 
 class Masker(abc.ABC):

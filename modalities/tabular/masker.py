@@ -172,6 +172,7 @@ class IndependentMasker(Masker):
             n_features=self.layout.n_features,
             feature_names=list(self.layout.feature_names),
             build=_builder(self.layout, model),
+            group_build=_builder(self.layout, model, group=True) if model.is_tensorflow else None,
             context=context,
             clustering=self.clustering,
             feature_data=self.layout.feature_values(row[None])[0],
@@ -250,21 +251,27 @@ class BackgroundMaskedInput(MaskedInput):
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the row under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``.
 
-        Each mask becomes one model row per background row; the model's scores are then
-        averaged over the background rows with their weights.
+        Each mask becomes one model row per background row (:meth:`expand`); the model's
+        scores are then averaged over the background rows with their weights.
         """
-        masks = np.asarray(masks, dtype=np.float32)
+        rows = self.expand(np.asarray(masks, dtype=np.float32))
+        if model.is_tensorflow:
+            return self.reduce(model.predict_masked(rows, self.build, self.context))
+        filled = build_masked_rows(rows, *(np.asarray(part) for part in self.context))
+        return self.reduce(model.predict(self.layout.split(filled)))
+
+    def expand(self, masks: np.ndarray) -> np.ndarray:
+        """``(m * B, F + 1)``: each mask once per background row, then that row's index."""
         n_masks, n_background = len(masks), len(self.background_weights)
         rows = np.empty((n_masks * n_background, self.n_features + 1), dtype=np.float32)
         rows[:, :-1] = np.repeat(masks, n_background, axis=0)
         rows[:, -1] = np.tile(np.arange(n_background, dtype=np.float32), n_masks)
+        return rows
 
-        if model.is_tensorflow:
-            scores = model.predict_masked(rows, self.build, self.context)
-        else:
-            filled = build_masked_rows(rows, *(np.asarray(part) for part in self.context))
-            scores = model.predict(self.layout.split(filled))
-        scores = scores.reshape(n_masks, n_background, -1)
+    def reduce(self, scores: np.ndarray) -> np.ndarray:
+        """The weighted mean of each mask's scores over the background rows."""
+        n_background = len(self.background_weights)
+        scores = scores.reshape(len(scores) // n_background, n_background, -1)
         return np.einsum("mbl,b->ml", scores, self.background_weights)
 
 
@@ -293,6 +300,27 @@ def build_masked_rows(rows: Any, row: Any, background: Any, expansion: Any) -> A
     return tf.where(keep, row[None, :], filled)
 
 
+def build_masked_rows_group(rows: Any, row: Any, background: Any, expansion: Any) -> Any:
+    """:func:`build_masked_rows` for several rows of one masker, in TensorFlow.
+
+    Args:
+        rows: ``(r, F + 2)``: a mask, the background row's index, then each row's
+            explained row in the group.
+        row: ``(G, C)`` the explained rows.
+        background: ``(G, B, C)`` the background, the same for every row of the group.
+        expansion: ``(G, F, C)`` the columns of each feature, the same for every row.
+
+    Returns:
+        ``(r, C)`` masked rows.
+    """
+    import tensorflow as tf
+
+    n_features = tf.shape(expansion)[1]
+    keep = tf.matmul(tf.cast(rows[:, :n_features] > 0.5, tf.float32), expansion[0]) > 0.5
+    filled = tf.gather(background[0], tf.cast(rows[:, n_features], tf.int32))
+    return tf.where(keep, tf.gather(row, tf.cast(rows[:, -1], tf.int32)), filled)
+
+
 @dataclass(frozen=True)
 class _InputBuilder:
     """``build`` of a tabular MaskedInput: masked rows, cast and split per model input.
@@ -303,11 +331,13 @@ class _InputBuilder:
 
     inputs: tuple[tuple[str, int, str], ...]
     dtype: str
+    group: bool = False
 
     def __call__(self, rows: Any, row: Any, background: Any, expansion: Any) -> Any:
         import tensorflow as tf
 
-        filled = build_masked_rows(rows, row, background, expansion)
+        build = build_masked_rows_group if self.group else build_masked_rows
+        filled = build(rows, row, background, expansion)
         if not self.inputs:
             return tf.cast(filled, self.dtype)
         parts = tf.split(filled, [width for _, width, _ in self.inputs], axis=1)
@@ -317,14 +347,16 @@ class _InputBuilder:
         }
 
 
-def _builder(layout: TableLayout, model: LabelModel) -> _InputBuilder:
+def _builder(layout: TableLayout, model: LabelModel, group: bool = False) -> _InputBuilder:
     spec = model.input_spec
     if isinstance(spec, dict):
         return _InputBuilder(
-            tuple((name, width, str(spec[name][1])) for name, width in layout.inputs), "float32"
+            tuple((name, width, str(spec[name][1])) for name, width in layout.inputs),
+            "float32",
+            group,
         )
     dtype = str(spec[1]) if spec is not None else "float32"
-    return _InputBuilder((), dtype)
+    return _InputBuilder((), dtype, group)
 
 
 def _layout_of(

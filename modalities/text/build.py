@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["build_deleted_ids", "build_hidden_ids", "build_masked_texts"]
+__all__ = [
+    "build_deleted_ids",
+    "build_deleted_ids_group",
+    "build_hidden_ids",
+    "build_hidden_ids_group",
+    "build_masked_texts",
+]
 
 
 def build_hidden_ids(masks: Any, ids: Any, feature_of_position: Any, fill: Any) -> Any:
@@ -16,7 +22,7 @@ def build_hidden_ids(masks: Any, ids: Any, feature_of_position: Any, fill: Any) 
     Args:
         masks: ``(m, F)`` float, 1 keeps a feature.
         ids: ``(L,)`` int32 the unmasked row (special tokens, text tokens, padding).
-        feature_of_position: ``(L,)`` int32 the feature at each position, ``F`` where there
+        feature_of_position: ``(L,)`` int32 the feature at each position, -1 where there
             is none (special tokens, whitespace tokens, padding: always kept).
         fill: int32 scalar, the mask or padding id.
 
@@ -27,6 +33,25 @@ def build_hidden_ids(masks: Any, ids: Any, feature_of_position: Any, fill: Any) 
 
     keep = _keep_positions(masks, feature_of_position)
     return tf.where(keep, ids[None, :], fill)
+
+
+def build_hidden_ids_group(masks: Any, ids: Any, feature_of_position: Any, fills: Any) -> Any:
+    """:func:`build_hidden_ids` for several texts in one call.
+
+    Args:
+        masks: ``(m, W + 1)`` float; the first ``W`` columns are a mask padded with zeros
+            past each text's own features, the last is each row's text in the group.
+        ids: ``(G, L)`` int32 the texts' unmasked rows.
+        feature_of_position: ``(G, L)`` int32, as in :func:`build_hidden_ids`.
+        fills: ``(G,)`` int32 the mask or padding id of each text.
+
+    Returns:
+        ``(m, L)`` int32 ids.
+    """
+    import tensorflow as tf
+
+    which, keep = _keep_positions_group(masks, feature_of_position)
+    return tf.where(keep, tf.gather(ids, which), tf.gather(fills, which)[:, None])
 
 
 def build_deleted_ids(masks: Any, ids: Any, feature_of_position: Any, pad: Any) -> Any:
@@ -44,12 +69,36 @@ def build_deleted_ids(masks: Any, ids: Any, feature_of_position: Any, pad: Any) 
     import tensorflow as tf
 
     keep = _keep_positions(masks, feature_of_position)
+    return _deleted(keep, tf.broadcast_to(ids[None, :], tf.shape(keep)), pad)
+
+
+def build_deleted_ids_group(masks: Any, ids: Any, feature_of_position: Any, pads: Any) -> Any:
+    """:func:`build_deleted_ids` for several texts in one call.
+
+    Args:
+        masks: ``(m, W + 1)`` as in :func:`build_hidden_ids_group`.
+        ids: ``(G, L)`` int32 the texts' unmasked rows.
+        feature_of_position: ``(G, L)`` int32, as in :func:`build_hidden_ids`.
+        pads: ``(G,)`` int32 the padding id of each text.
+
+    Returns:
+        ``(m, L)`` int32 ids.
+    """
+    import tensorflow as tf
+
+    which, keep = _keep_positions_group(masks, feature_of_position)
+    return _deleted(keep, tf.gather(ids, which), tf.gather(pads, which)[:, None])
+
+
+def _deleted(keep: Any, rows: Any, pad: Any) -> Any:
+    """Each row's kept ids moved to the front in their order, the rest ``pad``."""
+    import tensorflow as tf
 
     # A stable sort on "hidden" moves kept tokens to the front in their order.
     order = tf.argsort(tf.cast(tf.logical_not(keep), tf.int32), axis=1, stable=True)
-    moved = tf.gather(ids, order)
+    moved = tf.gather(rows, order, batch_dims=1)
     n_kept = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1, keepdims=True)
-    position = tf.range(tf.shape(ids)[0])[None, :]
+    position = tf.range(tf.shape(rows)[1])[None, :]
     return tf.where(position < n_kept, moved, pad)
 
 
@@ -92,5 +141,30 @@ def _keep_positions(masks: Any, feature_of_position: Any) -> Any:
     import tensorflow as tf
 
     masks = tf.convert_to_tensor(masks, dtype=tf.float32)
-    always = tf.ones([tf.shape(masks)[0], 1], dtype=masks.dtype)
-    return tf.gather(tf.concat([masks, always], axis=1), feature_of_position, axis=1) > 0.5
+    return tf.gather(_with_kept_column(masks), _column_of(feature_of_position, masks), axis=1)
+
+
+def _keep_positions_group(masks: Any, feature_of_position: Any) -> tuple[Any, Any]:
+    """Each row's text in the group ``(m,)`` and ``(m, L)`` bool, True where the row keeps
+    its token."""
+    import tensorflow as tf
+
+    masks = tf.convert_to_tensor(masks, dtype=tf.float32)
+    which = tf.cast(masks[:, -1], tf.int32)
+    columns = _column_of(tf.gather(feature_of_position, which), masks[:, :-1])
+    return which, tf.gather(_with_kept_column(masks[:, :-1]), columns, batch_dims=1)
+
+
+def _with_kept_column(masks: Any) -> Any:
+    """``(m, F + 1)`` bool: the masks, then a column that keeps (positions of no feature)."""
+    import tensorflow as tf
+
+    return tf.concat([masks > 0.5, tf.ones([tf.shape(masks)[0], 1], dtype=tf.bool)], axis=1)
+
+
+def _column_of(feature_of_position: Any, masks: Any) -> Any:
+    """The column of :func:`_with_kept_column` each position reads: its feature, or the
+    last column where it has none (-1)."""
+    import tensorflow as tf
+
+    return tf.where(feature_of_position < 0, tf.shape(masks)[1], feature_of_position)

@@ -14,7 +14,13 @@ import numpy as np
 from labelshap.masking import MaskedInput, Masker
 
 from ._document import Document, tokenize_document
-from .build import build_deleted_ids, build_hidden_ids, build_masked_texts
+from .build import (
+    build_deleted_ids,
+    build_deleted_ids_group,
+    build_hidden_ids,
+    build_hidden_ids_group,
+    build_masked_texts,
+)
 from .hierarchy import token_linkage
 
 if TYPE_CHECKING:
@@ -208,6 +214,8 @@ class TextMasker(Masker):
                 "windows": np.array(document.window_chars(), dtype=np.int64).reshape(-1, 2),
             },
             rows_per_mask=len(windows),
+            # Texts read in one window share model batches with the other texts.
+            group_build=self._group_build_function(layout) if len(windows) == 1 else None,
             windows=windows,
         )
 
@@ -322,6 +330,11 @@ class TextMasker(Masker):
             return build_masked_texts
         return build_deleted_ids if self.hide == "delete" else build_hidden_ids
 
+    def _group_build_function(self, layout: _Layout) -> Any:
+        if layout.model_input == "text":
+            return None  # strings are built on the host, one text at a time
+        return build_deleted_ids_group if self.hide == "delete" else build_hidden_ids_group
+
     def _fill_id(self) -> int:
         if self.hide == "mask":
             return int(self.tokenizer.mask_token_id)
@@ -344,7 +357,7 @@ class TextMasker(Masker):
         import tensorflow as tf
 
         row, positions = document.window_row(window, layout.row_length, self.tokenizer.pad_token_id)
-        feature_of_position = np.full(layout.row_length, len(columns), dtype=np.int32)
+        feature_of_position = np.full(layout.row_length, -1, dtype=np.int32)
         feature_of_position[positions] = np.arange(len(columns), dtype=np.int32)
         return (
             tf.constant(row, dtype=tf.int32),

@@ -86,3 +86,81 @@ def test_a_failing_input_does_not_block_the_others():
     assert results[1] == "failed"
     np.testing.assert_array_equal(results[0], [[3.0], [3.0]])
     assert batches == [[0, 2]]
+
+
+TEXTS = [
+    "A Perl module for parsing configuration files.",
+    "Python bindings for the GTK toolkit.",
+    "Qt widgets.",
+    "Café naïve résumé, emoji 😀 for chat.",
+]
+
+
+@pytest.mark.parametrize("hide", ["mask", "pad", "delete"])
+def test_packed_texts_get_the_values_of_one_text_at_a_time(
+    hide, text_tokenizers, text_label_models
+):
+    from labelshap.modalities.text import TextMasker
+
+    tokenizer, model = text_tokenizers["wordpiece"], text_label_models["wordpiece"]
+    masker = TextMasker(tokenizer, hide=hide)
+    # The texts have different token counts, so their masks are padded when packed.
+    assert len({masker.bind(text, model).n_features for text in TEXTS}) > 1
+
+    calls = []
+    original = model.predict_masked
+
+    def counting(masks, build, context):
+        calls.append(len(masks))
+        return original(masks, build, context)
+
+    model.predict_masked = counting
+    try:
+        together = Explainer(model, masker, algorithm="permutation", max_evals=64).explain(TEXTS)
+    finally:
+        del model.predict_masked
+
+    assert len(calls) == 1  # every text's masks in one request
+    for index, text in enumerate(TEXTS):
+        alone = Explainer(model, masker, algorithm="permutation", max_evals=64, seed=index)
+        single = alone.explain([text])
+        width = single.values.shape[1]
+        np.testing.assert_allclose(together.values[index, :width], single.values[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("hide", ["mask", "delete"])
+def test_a_text_group_build_gives_each_texts_own_masked_rows(
+    hide, text_tokenizers, text_label_models
+):
+    import tensorflow as tf
+
+    from labelshap.modalities.text import TextMasker
+
+    tokenizer, model = text_tokenizers["wordpiece"], text_label_models["wordpiece"]
+    bound = [TextMasker(tokenizer, hide=hide).bind(text, model) for text in TEXTS]
+    width = max(b.n_features for b in bound)
+    rng = np.random.default_rng(0)
+    rows, expected = [], []
+    for position, b in enumerate(bound):
+        masks = (rng.random((5, b.n_features)) > 0.5).astype(np.float32)
+        padded = np.zeros((5, width + 1), dtype=np.float32)
+        padded[:, : b.n_features] = masks
+        padded[:, -1] = position
+        rows.append(padded)
+        expected.append(np.asarray(b.build(tf.constant(masks), *b.context)))
+    context = [np.stack([np.asarray(b.context[k]) for b in bound]) for k in range(3)]
+
+    built = bound[0].group_build(tf.constant(np.concatenate(rows)), *context)
+
+    np.testing.assert_array_equal(np.asarray(built), np.concatenate(expected))
+
+
+def test_texts_read_in_windows_are_not_packed(text_tokenizers, text_label_models):
+    from labelshap.modalities.text import TextMasker
+
+    tokenizer, model = text_tokenizers["wordpiece"], text_label_models["wordpiece"]
+    masker = TextMasker(tokenizer, long_text="window")
+    long_text = " ".join(TEXTS * 3)
+
+    assert masker.bind(long_text, model).group_build is None
+    assert masker.bind(TEXTS[2], model).group_build is not None

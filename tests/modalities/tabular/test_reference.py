@@ -183,3 +183,33 @@ def test_a_plain_callable_model_gives_the_keras_values(table, mlp_model):
     plain_values = Explainer(callable_model, masker, algorithm="exact", max_evals=64).explain(rows)
 
     np.testing.assert_allclose(plain_values.values, keras_values.values, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("algorithm", ["permutation", "partition"])
+def test_rows_packed_into_shared_batches_get_their_values_alone(table, mlp_model, algorithm):
+    background, rows = table
+    masker = PartitionMasker(background, summarize=5)
+    original = mlp_model.predict_masked
+
+    def explain(inputs, seed):
+        calls = []
+
+        def counting(masks, build, context):
+            calls.append(len(masks))
+            return original(masks, build, context)
+
+        mlp_model.predict_masked = counting
+        try:
+            explainer = Explainer(mlp_model, masker, algorithm=algorithm, max_evals=40, seed=seed)
+            return explainer.explain(inputs), calls
+        finally:
+            del mlp_model.predict_masked
+
+    together, calls = explain(rows, 0)
+    alone = [explain(row[None], index) for index, row in enumerate(rows)]
+
+    # One request per round for all rows (each mask scored on 5 background rows).
+    assert len(calls) == max(len(single_calls) for _, single_calls in alone)
+    assert sum(calls) == together.info["model_rows"] == 5 * together.info["evaluations"]
+    for index, (single, _) in enumerate(alone):
+        np.testing.assert_allclose(together.values[index], single.values[0], atol=TOLERANCE)
