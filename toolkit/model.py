@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._loading import ends_in_softmax, resolve_model
 from .labels import load_label_names
 
 __all__ = ["LabelModel", "OUTPUT_KINDS"]
@@ -28,8 +27,6 @@ _SOFTMAX_SUM_TOLERANCE = 1e-4
 # Rows that must all sum to 1 (and differ) before a callable's scores are taken for a
 # softmax: one or two rows of two sigmoid labels may sum to 1 by chance.
 _SOFTMAX_MIN_ROWS = 4
-# What keras.saving.load_model raises for a file that is not a readable .keras archive.
-_LOAD_ERRORS = (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile)
 
 Inputs = np.ndarray | Mapping[str, np.ndarray]
 
@@ -114,7 +111,7 @@ class LabelModel:
         self._built_row_bytes: dict[Any, int] = {}
         self.source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
 
-        self._keras, self._callable, self.input_spec = _resolve_model(model, unsafe_load)
+        self._keras, self._callable, self.input_spec = resolve_model(model, unsafe_load)
         n_outputs = self._declared_outputs()
         names = load_label_names(labels) if labels is not None else None
         if names is None:
@@ -132,7 +129,7 @@ class LabelModel:
         self.label_names: list[str] = list(names)
         self._compiled: dict[Any, Callable] = {}
         self._warned_softmax = False
-        if self._keras is not None and _ends_in_softmax(self._keras):
+        if self._keras is not None and ends_in_softmax(self._keras):
             self._warn_softmax("its last layer's activation is softmax")
 
     @property
@@ -505,115 +502,6 @@ class LabelModel:
             f"LabelModel({self.source}, n_labels={self.n_labels}, output={self.output!r}, "
             f"space={self.space!r}, batch_size={self.batch_size})"
         )
-
-
-def _resolve_model(model: Any, unsafe_load: bool) -> tuple[Any, Callable | None, Any]:
-    """Return ``(keras_model, plain_callable, input_spec)``; exactly one model is set."""
-    import keras
-
-    if isinstance(model, (str, os.PathLike)):
-        model = _load_model_file(Path(model), unsafe_load)
-    if isinstance(model, keras.Model):
-        return model, None, _input_spec(model)
-    if callable(model):
-        return None, model, getattr(model, "input_spec", None)
-    raise TypeError(
-        f"model of type {type(model).__name__!r} is not supported; accepted: a Keras model, "
-        "a .keras file path, a SavedModel directory path, or a callable returning "
-        "(n, n_labels) scores"
-    )
-
-
-def _load_model_file(path: Path, unsafe_load: bool) -> Any:
-    import keras
-
-    if not path.exists():
-        raise FileNotFoundError(f"model path {str(path)!r} does not exist")
-    if path.is_dir():
-        if not (path / "saved_model.pb").is_file():
-            raise ValueError(
-                f"model directory {str(path)!r} holds no saved_model.pb; accepted: a .keras "
-                "file or a SavedModel directory"
-            )
-        return _load_saved_model(path)
-    if path.suffix != ".keras":
-        raise ValueError(
-            f"model file {str(path)!r} has suffix {path.suffix!r}; accepted: a .keras file "
-            "or a SavedModel directory"
-        )
-    if not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"model file {str(path)!r} is not a .keras archive (not a zip file); accepted: a "
-            "file written by keras model.save('name.keras'), or a SavedModel directory"
-        )
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not unsafe_load)
-    except _LOAD_ERRORS as err:
-        if isinstance(err, ValueError) and (
-            "safe_mode" in str(err) or "unsafe" in str(err).lower()
-        ):
-            raise ValueError(
-                f"model file {str(path)!r} needs unsafe deserialisation (it holds code such "
-                "as a Lambda layer); pass unsafe_load=True (command line: --unsafe-load) "
-                "only if you trust the file"
-            ) from err
-        raise ValueError(
-            f"model file {str(path)!r} could not be loaded as a Keras model "
-            f"({type(err).__name__}: {err}); accepted: a file written by keras model.save"
-        ) from err
-
-
-def _load_saved_model(path: Path) -> Callable:
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    signature = loaded.signatures.get("serving_default")
-    if signature is None:
-        raise ValueError(
-            f"SavedModel {str(path)!r} has no 'serving_default' signature; accepted: a "
-            "SavedModel exported with one (keras: model.export(path))"
-        )
-    input_names = list(signature.structured_input_signature[1])
-    if len(input_names) != 1:
-        raise ValueError(
-            f"SavedModel {str(path)!r} takes inputs {input_names}; only single-input "
-            "SavedModels are supported, load multi-input models as .keras files"
-        )
-    name = input_names[0]
-    dtype = signature.structured_input_signature[1][name].dtype
-
-    def call(batch: np.ndarray) -> np.ndarray:
-        outputs = signature(**{name: tf.convert_to_tensor(batch, dtype=dtype)})
-        return next(iter(outputs.values())).numpy() if len(outputs) == 1 else outputs
-
-    call.loaded = loaded  # keep the restored object alive with the function
-    call.input_spec = (tuple(signature.structured_input_signature[1][name].shape[1:]), dtype.name)
-    outputs = list(signature.structured_outputs.values())
-    if len(outputs) == 1 and len(outputs[0].shape) == 2 and outputs[0].shape[1] is not None:
-        call.n_outputs = int(outputs[0].shape[1])
-    return call
-
-
-def _ends_in_softmax(model: Any) -> bool:
-    """Whether the layer that computes a Keras model's output applies a softmax."""
-    history = getattr(model.outputs[0], "_keras_history", None)
-    layer = history[0] if history else (model.layers[-1] if model.layers else None)
-    if layer is None:
-        return False
-    if type(layer).__name__ == "Softmax":
-        return True
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", None) == "softmax"
-
-
-def _input_spec(model: Any) -> Any:
-    """Per-row input shapes and dtypes: one ``(shape, dtype)``, or a dict by input name."""
-    inputs = model.inputs
-    if len(inputs) == 1:
-        return tuple(inputs[0].shape[1:]), str(inputs[0].dtype)
-    return {
-        tensor.name.split(":")[0]: (tuple(tensor.shape[1:]), str(tensor.dtype)) for tensor in inputs
-    }
 
 
 def _map_inputs(inputs: Inputs, function: Callable) -> Any:
