@@ -1,7 +1,8 @@
 """``python -m benchmarks``: measure labelshap side by side with shap in one run.
 
 ``--suite accuracy`` (the default) measures accuracy and overhead on the demo models;
-``--suite throughput`` measures rows/s and explanations/s at realistic model sizes.
+``--suite throughput`` measures rows/s and explanations/s at realistic model sizes;
+``--suite ray`` measures a batch job's rows/s locally and on Ray with 1 and 2 workers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import image_cases, tabular_cases, text_cases, throughput
+from . import image_cases, ray_jobs, tabular_cases, text_cases, throughput
 from .measure import Record
 
 MODALITIES = {
@@ -23,7 +24,7 @@ MODALITIES = {
     "text": text_cases.run,
     "tabular": tabular_cases.run,
 }
-SUITES = ("accuracy", "throughput")
+SUITES = ("accuracy", "throughput", "ray")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modality", action="append", choices=sorted(MODALITIES))
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
-    if args.smoke and args.suite != "throughput":
-        parser.error("--smoke is only for --suite throughput")
+    if args.smoke and args.suite == "accuracy":
+        parser.error("--smoke is only for --suite throughput or ray")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     machine = _machine(args.device)
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite == "throughput":
         size = "smoke" if args.smoke else "full" if args.full else "quick"
         records, described = throughput.run(size, args.device, modalities)
+        machine |= described
+    elif args.suite == "ray":
+        size = "smoke" if args.smoke else "full" if args.full else "quick"
+        records, described = ray_jobs.run(size)
         machine |= described
     else:
         for name in modalities:
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite == "throughput":
         throughput.write_plot(records, args.out / "throughput.png")
         table = throughput.summary_table(records, machine)
+    elif args.suite == "ray":
+        table = ray_jobs.summary_table(records, machine)
     else:
         table = markdown_table(records, machine)
     (args.out / "results.md").write_text(table, encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import logging
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .distributed import add_engine_arguments, check_engine_arguments, executor_from_args
 from .engines import ALGORITHMS
 from .report import add_report_arguments, run_report, write_report
 
@@ -45,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_demo(args)
         if args.command == "report":
             return run_report(args)
+        check_engine_arguments(args)
         return _modality(args.modality).run_explain(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
+    except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as err:
         logger.debug("failed", exc_info=True)
         print(f"labelshap: error: {err}", file=sys.stderr)
         return 2
@@ -152,6 +155,7 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument(
         "--no-report", action="store_true", help="do not write OUT/report.html at the end"
     )
+    add_engine_arguments(parser)
 
 
 # Options that change how a job runs but not its values: a job may resume with others.
@@ -170,6 +174,11 @@ _NOT_IN_JOB_IDENTITY = frozenset(
         "top",
         "flag_share",
         "sensitive",
+        "engine",
+        "workers",
+        "cpus_per_worker",
+        "gpus_per_worker",
+        "ray_address",
     }
 )
 
@@ -218,6 +227,7 @@ def run_job_command(
         retry_failed=args.retry_failed,
         total=total,
         on_chunk=on_chunk,
+        executor=executor_from_args(args, functools.partial(explainer_from_args, args), labels),
     )
     if finish is not None and summary.store.manifest["shards"]:
         finish(summary.store)
@@ -285,6 +295,14 @@ def make_explainer(args: argparse.Namespace, model: Any, masker: Any) -> Any:
         seed=args.seed,
         progress=True,
     )
+
+
+def explainer_from_args(args: argparse.Namespace) -> Any:
+    """The explainer an ``explain`` command's options describe, without a progress bar:
+    what each Ray worker of a ``--engine ray`` job builds once."""
+    explainer = _modality(args.modality).build_explainer(args)
+    explainer.progress = False
+    return explainer
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from labelshap.sources import RECORD_SUFFIXES, iter_files, iter_records
 from .demo import run_demo as _run_demo
 from .masker import FILLS, SEGMENTATIONS, ImageMasker
 
-__all__ = ["add_explain_arguments", "run_explain", "run_demo"]
+__all__ = ["add_explain_arguments", "build_explainer", "run_explain", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +39,10 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_explain(args: argparse.Namespace) -> int:
-    """Explain images as a resumable batch job; write one overlay per image."""
-    from labelshap.cli import label_selection, load_model, make_explainer, run_job_command
+def build_explainer(args: argparse.Namespace) -> Any:
+    """The explainer the options describe (built by the driver and by each Ray worker)."""
+    from labelshap.cli import load_model, make_explainer
 
-    model = load_model(args)
     masker = ImageMasker(
         args.segmentation,
         n_segments=args.n_segments,
@@ -51,7 +50,14 @@ def run_explain(args: argparse.Namespace) -> int:
         fill=args.fill,
         resize=args.resize,
     )
-    explainer = make_explainer(args, model, masker)
+    return make_explainer(args, load_model(args), masker)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """Explain images as a resumable batch job; write one overlay per image."""
+    from labelshap.cli import label_selection, run_job_command
+
+    explainer = build_explainer(args)
     overlays = args.out / "overlays"
     names: dict[str, int] = {}
 

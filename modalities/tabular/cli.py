@@ -21,6 +21,7 @@ from .table import check_columns, parse_cell, read_csv, read_header
 
 __all__ = [
     "add_explain_arguments",
+    "build_explainer",
     "run_explain",
     "run_demo",
     "MASKERS",
@@ -84,13 +85,10 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     """Explain the rows of a CSV as a resumable batch job; at the end write the charts and
     the audit table over every row the store holds."""
-    from labelshap.cli import label_selection, load_model, make_explainer, run_job_command
+    from labelshap.cli import label_selection, run_job_command
     from labelshap.explanation import load_explanation
     from labelshap.sources import count_records
 
-    model = load_model(args)
-    schema = load_schema(args.schema, Path(args.model))
-    background_names, background = read_csv(args.background)
     if not args.rows.is_file():
         raise FileNotFoundError(f"rows file {str(args.rows)!r} does not exist")
     if args.rows.suffix.lower() != ".csv":
@@ -98,13 +96,8 @@ def run_explain(args: argparse.Namespace) -> int:
             f"rows file {str(args.rows)!r} has suffix {args.rows.suffix!r}; accepted: a .csv "
             "file with a header line of column names"
         )
-    masker = MASKERS[args.masker](
-        background,
-        feature_names=background_names,
-        summarize=args.summarize,
-        seed=args.seed,
-        **schema,
-    )
+    explainer = build_explainer(args)
+    masker = explainer.masker
     unknown = [name for name in args.sensitive or () if name not in masker.feature_names]
     if unknown:
         raise ValueError(
@@ -120,7 +113,6 @@ def run_explain(args: argparse.Namespace) -> int:
     check_columns(header, masker.column_names, "rows")
     if args.waterfall_row < 0:
         raise ValueError(f"--waterfall-row {args.waterfall_row} must be 0 or more")
-    explainer = make_explainer(args, model, masker)
 
     def finish(store: Any) -> None:
         explanation = load_explanation(store.folder)
@@ -178,6 +170,23 @@ def row_sources(path: Path, id_column: str | None = None) -> Iterator[tuple[str,
 def run_demo(out_dir: Path, *, seed: int = 0) -> dict[str, Any]:
     """The tabular part of ``labelshap demo``."""
     return _run_demo(out_dir, seed=seed)
+
+
+def build_explainer(args: argparse.Namespace) -> Any:
+    """The explainer the options describe (built by the driver and by each Ray worker)."""
+    from labelshap.cli import load_model, make_explainer
+
+    model = load_model(args)
+    schema = load_schema(args.schema, Path(args.model))
+    background_names, background = read_csv(args.background)
+    masker = MASKERS[args.masker](
+        background,
+        feature_names=background_names,
+        summarize=args.summarize,
+        seed=args.seed,
+        **schema,
+    )
+    return make_explainer(args, model, masker)
 
 
 def load_schema(path: Path | None, model_path: Path | None = None) -> dict[str, Any]:

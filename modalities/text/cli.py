@@ -14,7 +14,7 @@ from labelshap.sources import RECORD_SUFFIXES, iter_records
 
 from .masker import HIDE_MODES, LONG_TEXT_MODES
 
-__all__ = ["add_explain_arguments", "run_explain", "run_demo"]
+__all__ = ["add_explain_arguments", "build_explainer", "run_explain", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,25 +77,14 @@ def run_explain(args: argparse.Namespace) -> int:
     Without ``--label``, ``--top-k`` or ``--threshold`` each text's 3 best labels are
     explained.
     """
-    from labelshap.cli import label_selection, load_model, make_explainer, run_job_command
+    from labelshap.cli import label_selection, run_job_command
     from labelshap.labels import TopK
-
-    from . import model as _registers_padding_mask  # noqa: F401  (layer of the demo model)
-    from .masker import TextMasker
 
     if bool(args.texts) == (args.file is not None):
         raise ValueError("give the texts to explain either as TEXT arguments or with --file")
     if args.file is not None and not args.file.is_file():
         raise FileNotFoundError(f"--file {str(args.file)!r} does not exist")
-    model = load_model(args)
-    masker = TextMasker(
-        args.tokenizer,
-        max_length=args.max_length,
-        hide=args.hide,
-        long_text=args.long_text,
-        stride=args.stride,
-    )
-    explainer = make_explainer(args, model, masker)
+    explainer = build_explainer(args)
     selection = label_selection(args)
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
 
@@ -119,6 +108,23 @@ def run_explain(args: argparse.Namespace) -> int:
         on_chunk=on_chunk,
         finish=finish,
     )
+
+
+def build_explainer(args: argparse.Namespace) -> Any:
+    """The explainer the options describe (built by the driver and by each Ray worker)."""
+    from labelshap.cli import load_model, make_explainer
+
+    from . import model as _registers_padding_mask  # noqa: F401  (layer of the demo model)
+    from .masker import TextMasker
+
+    masker = TextMasker(
+        args.tokenizer,
+        max_length=args.max_length,
+        hide=args.hide,
+        long_text=args.long_text,
+        stride=args.stride,
+    )
+    return make_explainer(args, load_model(args), masker)
 
 
 def run_demo(out_dir: Path, *, seed: int = 0) -> dict[str, Any]:
