@@ -71,3 +71,23 @@ def label_errors(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def summarize_errors(errors: np.ndarray) -> tuple[float, float]:
     """Median and worst label error."""
     return float(np.median(errors)), float(np.max(errors))
+
+
+# Algorithms whose values do not depend on the seed: measured once, not per seed.
+DETERMINISTIC = ("exact", "partition", "shap-partition", "shap-exact")
+
+
+def seeds_for(algorithm: str, seeds: tuple[int, ...]) -> tuple[int, ...]:
+    """The seeds an algorithm is run with: all of them, or one for a deterministic one."""
+    return seeds[:1] if algorithm in DETERMINISTIC else seeds
+
+
+def summarize_seeds(per_seed_label_errors: list[np.ndarray]) -> tuple[float, float, dict]:
+    """Mean over seeds of the median-label and of the worst-label error, and details.
+
+    Each item is one seed's per-label errors (already averaged over inputs); the details
+    hold the number of seeds and the spread of the per-seed medians.
+    """
+    summaries = np.array([summarize_errors(errors) for errors in per_seed_label_errors])
+    details = {"seeds": len(summaries), "median_label_sd": float(summaries[:, 0].std())}
+    return float(summaries[:, 0].mean()), float(summaries[:, 1].mean()), details

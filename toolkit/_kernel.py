@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["kernel_shap"]
+__all__ = ["constrained_kernel_fit", "kernel_shap", "size_kernel_weights"]
 
 
 def kernel_shap(
@@ -46,15 +46,37 @@ def kernel_shap(
     ends = np.stack([np.zeros(n_features), np.ones(n_features)])
     scores = np.asarray(evaluate(np.concatenate([ends, coalitions])), dtype=np.float64)
     empty, full = scores[0], scores[1]
-    gap = full - empty
+    values = constrained_kernel_fit(coalitions, weights, scores[2:] - empty[None, :], full - empty)
+    return values, empty
 
+
+def constrained_kernel_fit(
+    coalitions: np.ndarray, weights: np.ndarray, gains: np.ndarray, gap: np.ndarray
+) -> np.ndarray:
+    """Weighted least squares ``gains ~ coalitions @ values`` with ``sum(values) = gap``.
+
+    Args:
+        coalitions: ``(m, n_features)`` masks, neither empty nor full.
+        weights: ``(m,)`` regression weights.
+        gains: ``(m, n_labels)`` scores minus the score of the empty coalition.
+        gap: ``(n_labels,)`` score of the full coalition minus that of the empty one.
+
+    Returns:
+        ``(n_features, n_labels)``, one solve for every label.
+    """
     # Eliminate the last feature with the constraint: phi_last = gap - sum(others).
-    targets = scores[2:] - empty[None, :] - coalitions[:, -1:] * gap[None, :]
+    targets = gains - coalitions[:, -1:] * gap[None, :]
     design = coalitions[:, :-1] - coalitions[:, -1:]
     root = np.sqrt(weights)[:, None]
     others, *_ = np.linalg.lstsq(design * root, targets * root, rcond=None)
     last = gap - others.sum(axis=0)
-    return np.concatenate([others, last[None, :]]), empty
+    return np.concatenate([others, last[None, :]])
+
+
+def size_kernel_weights(n_features: int) -> np.ndarray:
+    """Total Shapley-kernel weight of all coalitions of each size ``1 .. n - 1``."""
+    sizes = np.arange(1, n_features)
+    return (n_features - 1) / (sizes * (n_features - sizes))
 
 
 def _coalitions(n_features: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,13 +7,17 @@ so adding labels costs no model rows. labelshap's own algorithms:
 - ``"permutation"``: Shapley values from antithetic permutations.
 - ``"kernel"``: Kernel SHAP with paired sampling, one least-squares solve for all labels
   (exact when the budget covers every coalition).
+- ``"kernel-cubic"``: Kernel SHAP on a size-stratified paired design drawn without
+  replacement, adjusted by a cubic-interaction surrogate fitted for all labels at once
+  (the most accurate per evaluation up to ~20 features; exact at full budget).
 - ``"partition"``: Owen values over the masker's hierarchy, refined fairly for every
   label (exact when the budget reaches every leaf).
 - ``"owen-sampling"``: Owen values estimated from antithetic random orders that keep
   the hierarchy's groups together (no group's credit is ever spread evenly).
 - ``"auto"``: ``"exact"`` when the budget covers every coalition, else
-  ``"owen-sampling"`` when the masker has a hierarchy, else ``"permutation"`` (the most
-  accurate per second in ``benchmarks/``; see its results).
+  ``"owen-sampling"`` when the masker has a hierarchy, else ``"kernel-cubic"`` up to
+  20 features and ``"permutation"`` beyond (the most accurate per evaluation in
+  ``benchmarks/``; see its results).
 
 shap's own explainers stay available for comparison: ``"shap-exact"``,
 ``"shap-permutation"`` and ``"shap-partition"``. ``"gradient"`` (integrated gradients in
@@ -31,6 +35,7 @@ import numpy as np
 
 from ._exact import exact_shapley
 from ._kernel import kernel_shap
+from ._kernel_cubic import kernel_cubic
 from ._owen import owen_values
 from ._permutation import antithetic_permutation, hierarchical_permutation, permutation_budget
 
@@ -44,6 +49,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# Up to this many features (and without a hierarchy) "auto" picks "kernel-cubic": measured
+# there at 16 features; its surrogate keeps the triples of the 16 most important features.
+AUTO_KERNEL_CUBIC_MAX_FEATURES = 20
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,10 @@ def _run_kernel(evaluate, n_features, *, max_evals, seed, **_):
     return kernel_shap(evaluate, n_features, max_evals=max_evals, seed=seed)
 
 
+def _run_kernel_cubic(evaluate, n_features, *, max_evals, seed, **_):
+    return kernel_cubic(evaluate, n_features, max_evals=max_evals, seed=seed)
+
+
 def _run_partition(evaluate, n_features, *, max_evals, clustering, batch_size, **_):
     return owen_values(evaluate, n_features, clustering, max_evals=max_evals, batch_size=batch_size)
 
@@ -92,6 +105,7 @@ _REGISTRY: dict[str, _Algorithm] = {
         "2 * n_features (one antithetic pair)",
     ),
     "kernel": _Algorithm(_run_kernel, False, lambda n: 4, "4"),
+    "kernel-cubic": _Algorithm(_run_kernel_cubic, False, lambda n: 4, "4"),
     "partition": _Algorithm(_run_partition, True, lambda n: 2, "2"),
     "owen-sampling": _Algorithm(
         _run_owen_sampling,
@@ -134,7 +148,9 @@ def resolve_algorithm(algorithm: str, n_features: int, max_evals: int, has_clust
         return algorithm
     if n_features <= 30 and 2**n_features <= max_evals:
         return "exact"
-    return "owen-sampling" if has_clustering else "permutation"
+    if has_clustering:
+        return "owen-sampling"
+    return "kernel-cubic" if n_features <= AUTO_KERNEL_CUBIC_MAX_FEATURES else "permutation"
 
 
 def estimate(

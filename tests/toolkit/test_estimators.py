@@ -91,13 +91,14 @@ def test_partition_at_full_depth_equals_the_owen_formula(shape):
     np.testing.assert_allclose(theirs.values, expected, atol=1e-12)
 
 
-def test_kernel_covering_every_coalition_is_exact():
-    result = estimate(game, N_FEATURES, algorithm="kernel", max_evals=2**N_FEATURES, seed=0)
+@pytest.mark.parametrize("algorithm", ["kernel", "kernel-cubic"])
+def test_kernel_covering_every_coalition_is_exact(algorithm):
+    result = estimate(game, N_FEATURES, algorithm=algorithm, max_evals=2**N_FEATURES, seed=0)
 
     np.testing.assert_allclose(result.values, EXACT_SHAPLEY, atol=1e-9)
 
 
-@pytest.mark.parametrize("algorithm", ["permutation", "kernel"])
+@pytest.mark.parametrize("algorithm", ["permutation", "kernel", "kernel-cubic"])
 def test_sampling_estimates_converge_to_the_exact_values(algorithm):
     errors = [
         np.mean(
@@ -118,7 +119,9 @@ def test_sampling_estimates_converge_to_the_exact_values(algorithm):
     assert errors[2] < 0.25 * errors[0]  # 1/sqrt(budget) or better
 
 
-@pytest.mark.parametrize("algorithm", ["exact", "permutation", "kernel", "partition"])
+@pytest.mark.parametrize(
+    "algorithm", ["exact", "permutation", "kernel", "kernel-cubic", "partition"]
+)
 @pytest.mark.parametrize("budget", [20, 60, 256])
 def test_values_sum_to_the_output_gap_at_any_budget(algorithm, budget):
     if algorithm == "exact" and budget < 2**N_FEATURES:
@@ -160,7 +163,7 @@ def test_partition_resolves_the_top_feature_of_a_label_with_small_effects():
 
 
 def test_the_same_seed_gives_the_same_samples():
-    for algorithm in ("permutation", "kernel"):
+    for algorithm in ("permutation", "kernel", "kernel-cubic"):
         first = estimate(game, N_FEATURES, algorithm=algorithm, max_evals=60, seed=4)
         second = estimate(game, N_FEATURES, algorithm=algorithm, max_evals=60, seed=4)
         np.testing.assert_array_equal(first.values, second.values)
@@ -175,8 +178,15 @@ def test_auto_picks_exact_when_affordable_else_the_hierarchy(budget, expected):
     assert result.algorithm == expected
 
 
-def test_auto_without_a_hierarchy_falls_back_to_permutation():
-    assert estimate(game, N_FEATURES, algorithm="auto", max_evals=100).algorithm == "permutation"
+def test_auto_without_a_hierarchy_picks_kernel_cubic_for_few_features():
+    assert estimate(game, N_FEATURES, algorithm="auto", max_evals=100).algorithm == "kernel-cubic"
+
+
+def test_auto_without_a_hierarchy_falls_back_to_permutation_for_many_features():
+    def wide(masks):
+        return np.asarray(masks, dtype=np.float64)[:, :2] * 2.0
+
+    assert estimate(wide, 24, algorithm="auto", max_evals=100).algorithm == "permutation"
 
 
 @pytest.mark.parametrize("shape", sorted(HIERARCHIES))
