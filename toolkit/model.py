@@ -122,9 +122,11 @@ class LabelModel:
                 )
             names = [f"label_{i}" for i in range(n_outputs)]
         if n_outputs is not None and len(names) != n_outputs:
+            from_file = isinstance(labels, (str, os.PathLike))
             raise ValueError(
-                f"labels: {len(names)} names were given but the model has {n_outputs} "
-                "outputs; give exactly one name per output"
+                f"{f'labels file {str(labels)!r}' if from_file else 'labels'}: {len(names)} "
+                f"names were given but the model has {n_outputs} outputs ({self.source!r}); "
+                f"give exactly one name per output{', one per line' if from_file else ''}"
             )
         self.label_names: list[str] = list(names)
         self._compiled: dict[Any, Callable] = {}
@@ -166,6 +168,7 @@ class LabelModel:
             ``(n, n_labels)`` float64 scores in the explanation space.
         """
         n_rows = _count_rows(inputs)
+        self._check_input_shape(inputs, "the inputs it was given")
         if self._keras is None:
             return self._predict_callable(inputs, n_rows)
         import tensorflow as tf
@@ -355,8 +358,9 @@ class LabelModel:
         self, masks: np.ndarray, build: Callable[..., Any], context: tuple[Any, ...]
     ) -> int:
         """Bytes of model input one mask builds, from one built row; cached per build
-        function and context shapes."""
-        if self.max_batch_bytes is None or not len(masks):
+        function and context shapes. The built row's shape is checked against the model's
+        input on the way, so a masker of another modality is refused with both shapes."""
+        if not len(masks):
             return 0
         key = (build, tuple(_shape_key(part) for part in context))
         if key not in self._built_row_bytes:
@@ -366,8 +370,27 @@ class LabelModel:
                 import tensorflow as tf
 
                 built = build(tf.constant(masks[:1]), *context)
+            self._check_input_shape(built, "the masked inputs the masker builds")
             self._built_row_bytes[key] = _row_bytes(built)
-        return self._built_row_bytes[key]
+        return 0 if self.max_batch_bytes is None else self._built_row_bytes[key]
+
+    def _check_input_shape(self, batch: Any, what: str) -> None:
+        """Refuse rows the model does not take (say, images for a text model) with both
+        shapes, before the model call fails deep inside Keras."""
+        spec = self.input_spec
+        shape = getattr(batch, "shape", None)
+        if spec is None or isinstance(spec, dict) or isinstance(batch, Mapping) or shape is None:
+            return
+        declared, dtype = spec
+        given = tuple(None if dim is None else int(dim) for dim in tuple(shape)[1:])
+        if len(given) != len(declared) or any(
+            want is not None and want != got for want, got in zip(declared, given, strict=True)
+        ):
+            raise ValueError(
+                f"model {self.source!r} takes rows of shape {tuple(declared)} ({dtype}), but "
+                f"{what} have rows of shape {given}; accepted: a model made for this kind of "
+                "input (is it a model for another modality?)"
+            )
 
     def _compiled_function(self, build: Callable | None) -> Callable:
         function = self._compiled.get(build)
@@ -435,7 +458,8 @@ class LabelModel:
             if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
                 raise ValueError(
                     f"model output lies in [{finite.min():.3g}, {finite.max():.3g}], outside "
-                    "[0, 1], but output='probability'; pass output='logit' for raw scores"
+                    "[0, 1], but output='probability'; pass output='logit' for raw scores "
+                    "(command line: --output logit)"
                 )
         return scores
 
@@ -552,10 +576,14 @@ def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
 
 
 def _pad_rows(array: Any, size: int) -> np.ndarray:
-    """Pad ``array`` with zero rows up to ``size`` rows."""
+    """Pad ``array`` up to ``size`` rows with copies of its last row.
+
+    A copy of a real row is valid wherever that row is: a zero row need not be (in a
+    packed batch of masks, a zero row would name the first input, whose features may be
+    wider than the masks of the inputs in the batch).
+    """
     array = np.asarray(array)
     missing = size - len(array)
-    if missing <= 0:
+    if missing <= 0 or len(array) == 0:
         return array
-    padding = np.zeros((missing,) + array.shape[1:], dtype=array.dtype)
-    return np.concatenate([array, padding])
+    return np.concatenate([array, np.repeat(array[-1:], missing, axis=0)])

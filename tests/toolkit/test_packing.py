@@ -164,3 +164,44 @@ def test_texts_read_in_windows_are_not_packed(text_tokenizers, text_label_models
 
     assert masker.bind(long_text, model).group_build is None
     assert masker.bind(TEXTS[2], model).group_build is not None
+
+
+def test_a_packed_batch_without_the_first_text_pads_with_valid_rows(
+    text_tokenizers, text_label_models
+):
+    # An adaptive algorithm's later rounds may hold only shorter texts; the masks are then
+    # narrower than the first text's features, and a batch's padding rows must not name it.
+    import tensorflow as tf
+
+    from labelshap.modalities.text import TextMasker
+
+    tokenizer, model = text_tokenizers["wordpiece"], text_label_models["wordpiece"]
+    bound = [TextMasker(tokenizer).bind(text, model) for text in TEXTS[:3]]
+    assert bound[0].n_features > bound[2].n_features
+    masks = (np.random.default_rng(1).random((5, bound[2].n_features)) > 0.5).astype(np.float32)
+    packed = np.concatenate([masks, np.full((5, 1), 2, np.float32)], axis=1)
+    context = tuple(np.stack([np.asarray(b.context[k]) for b in bound]) for k in range(3))
+
+    scores = model.predict_masked(packed, bound[0].group_build, context)  # 5 rows, padded
+
+    expected = model.predict(np.asarray(bound[2].build(tf.constant(masks), *bound[2].context)))
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+
+
+def test_packed_partition_on_texts_of_different_lengths_equals_one_at_a_time(
+    text_tokenizers, text_label_models
+):
+    from labelshap.modalities.text import TextMasker
+
+    tokenizer, model = text_tokenizers["wordpiece"], text_label_models["wordpiece"]
+    masker = TextMasker(tokenizer)
+    # The longest text first: it is still refined after the short ones have finished.
+    texts = [" ".join(TEXTS), TEXTS[2], TEXTS[1]]
+    explainer = Explainer(model, masker, algorithm="partition", max_evals=150)
+
+    together = explainer.explain(texts)
+
+    for index, text in enumerate(texts):
+        single = explainer.explain([text])
+        width = single.values.shape[1]
+        np.testing.assert_allclose(together.values[index, :width], single.values[0], atol=1e-6)
