@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -136,8 +137,6 @@ def test_the_console_command_is_installed():
 
 
 def test_a_folder_job_records_a_bad_file_and_resumes(trained, tmp_path, capsys):
-    import json
-
     folder, images = trained
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -164,3 +163,105 @@ def test_a_folder_job_records_a_bad_file_and_resumes(trained, tmp_path, capsys):
         "canvas_1.png",
     ]
     assert (out / "report.html").is_file()
+
+
+def test_help_gives_each_default_once():
+    from labelshap.cli import _build_parser
+
+    parser = _build_parser()
+    explain = next(a for a in parser._actions if a.dest == "command").choices["explain"]
+    for name, sub in next(a for a in explain._actions if a.dest == "modality").choices.items():
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            helped = sub._get_formatter()._get_help_string(action) or ""
+            assert helped.lower().count("default:") <= 1, (name, action.dest, helped)
+        assert "(default: probability) (default" not in text
+        assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_a_job_resumes_with_its_paths_typed_another_way(trained, tmp_path, monkeypatch, capsys):
+    folder, images = trained
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for path in images:
+        (inputs / path.name).write_bytes(path.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    relative = explain_args(Path("."), "out", "--top-k", "1", "inputs")
+    relative[relative.index("--model") + 1] = str(Path("..") / folder.name / "model.keras")
+    relative[relative.index("--labels") + 1] = str(Path("..") / folder.name / "labels.txt")
+
+    first = main(relative)
+    capsys.readouterr()
+    second = main(explain_args(folder, tmp_path / "out", "--top-k", "1", str(tmp_path / "inputs")))
+
+    printed = capsys.readouterr()
+    assert first == 0 and second == 0, printed.err
+    assert "labelshap: 0 explained, 2 already done, 0 failed" in printed.out
+    settings = json.loads((tmp_path / "out" / "manifest.json").read_text())["settings"]
+    assert settings["model"] == str(folder / "model.keras")
+    assert settings["images"] == [str(inputs)]
+
+
+def test_the_progress_bar_counts_to_the_total_and_done_items_start_it(trained, tmp_path, capsys):
+    folder, images = trained
+    args = explain_args(folder, tmp_path, "--top-k", "1", *map(str, images))
+
+    main(args)
+    first = capsys.readouterr().err
+    main(args)
+    second = capsys.readouterr().err
+
+    assert "0/2 [" in first and "2/2 [" in first
+    # Items of an earlier run start the bar and leave its rate unknown (nothing explained).
+    assert "2/2 [00:00<?, ?item/s]" in second
+
+
+def test_the_pixel_scale_is_part_of_a_job(trained, tmp_path, capsys):
+    folder, images = trained
+    args = explain_args(folder, tmp_path, "--top-k", "1", str(images[0]))
+
+    assert main(args) == 0
+    assert main([*args, "--scale", "1"]) == 2
+    assert "scale: 0.00392156862745098 -> 1.0" in capsys.readouterr().err
+    settings = json.loads((tmp_path / "manifest.json").read_text())["settings"]
+    assert settings["scale"] == 1 / 255
+
+
+def test_a_job_stopped_before_its_overlays_writes_them_when_resumed(trained, tmp_path, monkeypatch):
+    from labelshap.modalities.image.explanation import ImageExplanation
+
+    folder, images = trained
+    inputs = []
+    for name, path in [("a", images[0]), ("b", images[0]), ("c", images[1])]:
+        (tmp_path / name).mkdir()
+        inputs.append(tmp_path / name / path.name)
+        inputs[-1].write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    command = explain_args(folder, out, "--chunk-size", "1", "--no-report", *map(str, inputs))
+    save_overlays = ImageExplanation.save_overlays
+    calls = []
+
+    def stop_at_the_second(self, *args, **kwargs):
+        calls.append(kwargs["names"])
+        if len(calls) == 2:  # its shard is recorded: a kill here leaves no overlay
+            raise RuntimeError("killed")
+        return save_overlays(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageExplanation, "save_overlays", stop_at_the_second)
+    with pytest.raises(RuntimeError, match="killed"):
+        main(command)
+    monkeypatch.setattr(ImageExplanation, "save_overlays", save_overlays)
+    first = (out / "overlays" / "canvas_0.png").stat().st_mtime_ns
+
+    assert main(command) == 0
+
+    shards = json.loads((out / "manifest.json").read_text())["shards"]
+    ids = [item for shard in shards for item in shard["ids"]]
+    assert len(ids) == 3
+    assert sorted(path.name for path in (out / "overlays").iterdir()) == [
+        "canvas_0.png",
+        "canvas_0_1.png",
+        "canvas_1.png",
+    ]
+    assert calls == [["canvas_0"], ["canvas_0_1"]]
+    assert (out / "overlays" / "canvas_0.png").stat().st_mtime_ns == first

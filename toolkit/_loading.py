@@ -3,7 +3,10 @@ SavedModel directories and plain callables."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +18,9 @@ __all__ = ["ends_in_softmax", "resolve_model"]
 
 # What keras.saving.load_model raises for a file that is not a readable .keras archive.
 _LOAD_ERRORS = (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile)
+# A module of labelshap's that defines layers its own models use (the text demo's
+# PaddingMask): imported before such a model is loaded, whichever command loads it.
+_OWN_LAYER_MODULE = re.compile(r"labelshap(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def resolve_model(model: Any, unsafe_load: bool) -> tuple[Any, Callable | None, Any]:
@@ -56,6 +62,7 @@ def _load_model_file(path: Path, unsafe_load: bool) -> Any:
             f"model file {str(path)!r} is not a .keras archive (not a zip file); accepted: a "
             "file written by keras model.save('name.keras'), or a SavedModel directory"
         )
+    _import_own_layers(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not unsafe_load)
     except _LOAD_ERRORS as err:
@@ -71,6 +78,32 @@ def _load_model_file(path: Path, unsafe_load: bool) -> Any:
             f"model file {str(path)!r} could not be loaded as a Keras model "
             f"({type(err).__name__}: {err}); accepted: a file written by keras model.save"
         ) from err
+
+
+def _import_own_layers(path: Path) -> None:
+    """Import the labelshap modules whose layers a ``.keras`` archive's config names, so
+    that Keras finds them registered (a text model given to ``explain image``, say)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return  # keras.saving.load_model says what is wrong with the file
+    modules = set()
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module = node.get("module")
+            if isinstance(module, str) and _OWN_LAYER_MODULE.fullmatch(module):
+                modules.add(module)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    for module in sorted(modules):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue  # keras.saving.load_model names the class it cannot find
 
 
 def _load_saved_model(path: Path) -> Callable:

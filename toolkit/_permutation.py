@@ -46,7 +46,8 @@ def antithetic_permutation(
     if n_pairs < 1:
         raise ValueError(
             f"max_evals={max_evals} is below one antithetic pair of permutations for "
-            f"{n_features} features; accepted: at least {permutation_budget(n_features, 1)}"
+            f"{n_features} features; accepted: at least {permutation_budget(n_features, 1)} "
+            "(command line: --max-evals)"
         )
     rng = np.random.default_rng(seed)
     forward = np.stack([rng.permutation(n_features) for _ in range(n_pairs)])
@@ -116,7 +117,8 @@ def hierarchical_permutation(
     if n_pairs < 1:
         raise ValueError(
             f"max_evals={max_evals} is below one antithetic pair of orders for "
-            f"{n_features} features; accepted: at least {permutation_budget(n_features, 1)}"
+            f"{n_features} features; accepted: at least {permutation_budget(n_features, 1)} "
+            "(command line: --max-evals)"
         )
     rng = np.random.default_rng(seed)
     children = clustering[:, :2].astype(int)

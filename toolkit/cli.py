@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .arguments import (
+    PATH_OPTIONS,
+    HelpFormatter,
+    absolute_path,
+    check_label_options,
+    integer_at_least,
+)
 from .distributed import add_engine_arguments, check_engine_arguments, executor_from_args
 from .engines import ALGORITHMS
 from .report import add_report_arguments, run_report, write_report
@@ -43,16 +53,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     try:
-        if args.command == "demo":
-            return _run_demo(args)
-        if args.command == "report":
-            return run_report(args)
-        check_engine_arguments(args)
-        return _modality(args.modality).run_explain(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as err:
+        with _warnings_logged():
+            if args.command == "demo":
+                _import_tensorflow()
+                return _run_demo(args)
+            if args.command == "report":
+                return run_report(args)
+            check_explain_arguments(args)
+            _import_tensorflow()
+            return _modality(args.modality).run_explain(args)
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        KeyError,
+        ImportError,
+        NotImplementedError,
+    ) as err:
         logger.debug("failed", exc_info=True)
         print(f"labelshap: error: {err}", file=sys.stderr)
         return 2
+
+
+def check_explain_arguments(args: argparse.Namespace) -> None:
+    """Check an ``explain`` command's options against each other and the labels file,
+    before a model is loaded or the output folder is created.
+
+    Raises:
+        ValueError: If an option is refused (the message names it, as typed).
+        FileNotFoundError: If the labels file does not exist.
+    """
+    from .labels import load_label_names
+
+    check_engine_arguments(args)
+    check_label_options(args, load_label_names(args.labels))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -92,7 +126,7 @@ def _build_parser() -> argparse.ArgumentParser:
         sub = per_modality.add_parser(
             name,
             help=f"explain {name} inputs",
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         _add_common_explain_arguments(sub)
         _modality(name).add_explain_arguments(sub)
@@ -121,18 +155,22 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
         help="estimation algorithm (auto: exact when affordable, else owen-sampling over "
         "the masker's hierarchy, else permutation)",
     )
-    parser.add_argument("--max-evals", type=int, default=500, help="evaluations per input")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    parser.add_argument(
+        "--max-evals", type=integer_at_least(2), default=500, help="evaluations per input"
+    )
+    parser.add_argument("--seed", type=integer_at_least(0), default=0, help="seed of the sampling")
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=integer_at_least(1),
         default=256,
         help="model rows per call (tabular: 4096, as each evaluation is one row per "
         "background row)",
     )
     selection = parser.add_mutually_exclusive_group()
     selection.add_argument("--label", action="append", help="explain this label (repeatable)")
-    selection.add_argument("--top-k", type=int, help="explain each input's k best labels")
+    selection.add_argument(
+        "--top-k", type=integer_at_least(1), help="explain each input's k best labels"
+    )
     selection.add_argument("--threshold", type=float, help="explain labels scored >= this")
     parser.add_argument(
         "--unsafe-load",
@@ -145,7 +183,10 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
         "explains only what is not done yet",
     )
     job.add_argument(
-        "--chunk-size", type=int, default=32, help="inputs per saved shard of the output store"
+        "--chunk-size",
+        type=integer_at_least(1),
+        default=32,
+        help="inputs per saved shard of the output store",
     )
     job.add_argument(
         "--retry-failed",
@@ -184,12 +225,16 @@ _NOT_IN_JOB_IDENTITY = frozenset(
 
 
 def job_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The command's options that identify a batch job (its inputs' options included)."""
-    return {
-        key: [str(v) for v in value] if isinstance(value, list) else _plain(value)
-        for key, value in sorted(vars(args).items())
-        if key not in _NOT_IN_JOB_IDENTITY
-    }
+    """The command's options that identify a batch job (its inputs' options included);
+    paths are recorded absolute, so the same job typed another way resumes."""
+    settings = {}
+    for key, value in sorted(vars(args).items()):
+        if key in _NOT_IN_JOB_IDENTITY:
+            continue
+        if key in PATH_OPTIONS:
+            value = absolute_path(value)
+        settings[key] = [str(v) for v in value] if isinstance(value, list) else _plain(value)
+    return settings
 
 
 def _plain(value: Any) -> Any:
@@ -214,8 +259,6 @@ def run_job_command(
     """
     from .jobs import run_job
 
-    if args.chunk_size < 1:
-        raise ValueError(f"--chunk-size {args.chunk_size} must be at least 1")
     explainer.progress = False  # the job's own bar counts the inputs
     summary = run_job(
         explainer,
@@ -318,6 +361,57 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def _modality(name: str) -> Any:
     return importlib.import_module(MODALITIES[name])
+
+
+@contextlib.contextmanager
+def _warnings_logged() -> Iterator[None]:
+    """Show Python warnings (a model that looks single-label, ...) as the command's log
+    lines, each message once, instead of Python's ``file:line: UserWarning:`` lines."""
+    shown: set[str] = set()
+
+    def show(message: Any, category: Any, filename: str, lineno: int, *_: Any) -> None:
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            logger.warning("%s", text)
+        logger.debug("warning %s from %s:%d", category.__name__, filename, lineno)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
+def _import_tensorflow() -> None:
+    """Import TensorFlow and find its devices with their C++ start-up lines kept off the
+    terminal: TensorFlow writes them to the process's stderr before its logging is set
+    up, whatever ``TF_CPP_MIN_LOG_LEVEL`` says. They are logged at debug level (shown
+    with ``--verbose``), and written as they are if the import fails or the user asked
+    for them (``TF_CPP_MIN_LOG_LEVEL=0``)."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        lines = captured.read().decode("utf-8", "replace").splitlines()
+    for line in lines:
+        logger.debug("tensorflow: %s", line)
 
 
 if __name__ == "__main__":

@@ -227,7 +227,8 @@ def _check_budget(
     if max_evals < needed:
         raise ValueError(
             f"algorithm={algorithm!r} needs max_evals >= {spec.minimum_reason} = {needed} "
-            f"for {n_features} features; got max_evals={max_evals}"
+            f"for {n_features} features; got max_evals={max_evals}; accepted: at least "
+            f"{needed} (command line: --max-evals {needed})"
         )
 
 

@@ -57,6 +57,9 @@ class Explanation:
     modality: ClassVar[str] = "generic"
     # Inputs drawn by the notebook display (_repr_html_).
     _REPR_MAX_ITEMS: ClassVar[int] = 4
+    # Inputs drawn by `labelshap report` unless told; None: the pictures are aggregates
+    # that cover every input.
+    _REPORT_MAX_ITEMS: ClassVar[int | None] = 24
 
     values: np.ndarray
     base_values: np.ndarray
@@ -219,11 +222,19 @@ class Explanation:
         )
         return wrapped(head + self._report_html(self._REPR_MAX_ITEMS))
 
-    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
+    def _report_html(
+        self,
+        max_items: int,
+        *,
+        titles: Sequence[str] | None = None,
+        folder: Path | None = None,
+    ) -> str:
         """HTML fragment for the report: per label, the features of largest mean |value|.
 
         Modalities override it with their own picture. Values are averaged by feature name
-        over the first ``max_items`` inputs; ``titles`` (one per input) are unused here.
+        over the first ``max_items`` inputs; ``titles`` (one per input) are unused here,
+        and so is ``folder``, where the result lies (a modality may read files it wrote
+        beside it).
         """
         from ._html import table
 

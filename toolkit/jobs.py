@@ -3,6 +3,7 @@
 An output store is a folder::
 
     OUT/manifest.json          what was asked, which items are done, which failed, timing
+                               and each run (running, completed or interrupted)
     OUT/shards/shard-000000.npz/.json   explanations, one shard per chunk of items
 
 The manifest is the truth. Each chunk's shard is written under a temporary name and
@@ -49,6 +50,11 @@ FORMAT = "labelshap-job"
 VERSION = 1
 MANIFEST = "manifest.json"
 SHARDS = "shards"
+# A run's status in the manifest: "running" until it ends; one a later run finds still
+# "running" was killed.
+RUNNING = "running"
+COMPLETED = "completed"
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -214,9 +220,25 @@ class JobStore:
         timing["items"] += len(result.ids)
         self.write_manifest()
 
-    def record_run(self, run: dict[str, Any]) -> None:
-        """Append one run's summary (start, seconds, counts) to the manifest."""
-        self.manifest["timing"]["runs"].append(run)
+    def start_run(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Record a run as it starts, with status ``"running"``, and return its record.
+
+        The record lives in the manifest: counts the caller updates in it are written with
+        each chunk, so a run killed midway keeps what it did. Runs an earlier process left
+        ``"running"`` were killed without a trace (SIGKILL, a lost machine) and are marked
+        ``"interrupted"`` first.
+        """
+        for earlier in self.manifest["timing"]["runs"]:
+            if earlier.get("status") == RUNNING:
+                earlier["status"] = INTERRUPTED
+        record = {**run, "status": RUNNING}
+        self.manifest["timing"]["runs"].append(record)
+        self.write_manifest()
+        return record
+
+    def end_run(self, record: dict[str, Any], status: str = COMPLETED) -> None:
+        """Mark a run started by :meth:`start_run` as ended, with ``status``."""
+        record["status"] = status
         self.write_manifest()
 
     def write_manifest(self) -> None:
@@ -283,7 +305,8 @@ def run_job(
         settings: Further settings that identify the job (the command's options).
         chunk_size: Items per chunk, hence per shard.
         retry_failed: Try again the items an earlier run recorded as failed.
-        total: The number of items, when known, for the progress bar.
+        total: The number of items, when known, for the progress bar (items done by
+            earlier runs start it).
         progress: Show a progress bar.
         executor: Turns chunks into results (default: in this process, in order); a
             distributed executor may return them in any order.
@@ -301,9 +324,29 @@ def run_job(
         store.forget_failures()
     failed_before = store.failed
     started = time.perf_counter()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    counts = {"explained": 0, "failed": 0, "skipped": 0, "failed_before": 0}
-    bar = tqdm(total=total, desc="explaining", unit="item", disable=not progress)
+    # Recorded now, so that a run killed midway still shows in the manifest; its counts
+    # are written with each chunk.
+    counts = store.start_run(
+        {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": 0.0,
+            "host": platform.node(),
+            "pid": os.getpid(),
+            "explained": 0,
+            "failed": 0,
+            "skipped": 0,
+            "failed_before": 0,
+        }
+    )
+    # What earlier runs did starts the bar, so it counts toward the total but not the rate.
+    done_before = len(store.done) + len(failed_before)
+    bar = tqdm(
+        total=total,
+        initial=done_before if total is None else min(done_before, total),
+        desc="explaining",
+        unit="item",
+        disable=not progress,
+    )
 
     def pending_chunks() -> Iterator[list[Item]]:
         first_at: dict[str, int] = {}
@@ -318,7 +361,6 @@ def run_job(
             first_at.setdefault(item.id, item.position)
             if item.id in store.done or item.id in failed_before:
                 counts["skipped" if item.id in store.done else "failed_before"] += 1
-                bar.update(1)
                 continue
             chunk.append(item)
             if len(chunk) == chunk_size:
@@ -327,26 +369,25 @@ def run_job(
         if chunk:
             yield chunk
 
-    run = executor or (lambda chunks: (explain_chunk(explainer, chunk, labels) for chunk in chunks))
+    explain_chunks = executor or (
+        lambda chunks: (explain_chunk(explainer, chunk, labels) for chunk in chunks)
+    )
+    status = INTERRUPTED
     try:
-        for result in run(pending_chunks()):
-            store.add(result)
+        for result in explain_chunks(pending_chunks()):
             counts["explained"] += len(result.ids)
             counts["failed"] += len(result.failures)
+            counts["seconds"] = round(time.perf_counter() - started, 3)
+            store.add(result)
             bar.update(len(result.ids) + len(result.failures))
             if on_chunk is not None:
                 on_chunk(result)
+        status = COMPLETED
     finally:
         bar.close()
         seconds = time.perf_counter() - started
-        store.record_run(
-            {
-                "started": started_at,
-                "seconds": round(seconds, 3),
-                "host": platform.node(),
-                **counts,
-            }
-        )
+        counts["seconds"] = round(seconds, 3)
+        store.end_run(counts, status)
     logger.info(
         "explained %d items, %d failed, %d already in %s, in %.1f s",
         counts["explained"],

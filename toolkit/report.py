@@ -12,14 +12,15 @@ import json
 import logging
 import numbers
 import os
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._html import STYLE, escape, key_value_table, number, table
-from .explanation import concatenate, load_explanation
+from ._html import STYLE, escape, key_value_table, number, readable, table
+from .explanation import Explanation, _explanation_class, concatenate, load_explanation
 
 __all__ = ["add_report_arguments", "run_report", "write_report"]
 
@@ -49,9 +50,20 @@ _TIMING_KEYS = ("count", "seconds", "seconds_per_image", "seconds_per_document",
 # Keys of a flat summary (no "model" section) that are settings rather than quality.
 _SETTING_KEYS = ("algorithm", "max_evals", "model_rows", "evaluations", "masker", "hide")
 _SKIPPED_KEYS = ("files",)
-# Longest rendering of one nested setting before it is cut.
-_MAX_CELL_CHARACTERS = 240
 _MAX_FAILURE_ROWS = 500
+# What a modality's inputs are called in the sentence above its pictures.
+_NOUNS = {"image": "images", "text": "texts", "tabular": "rows"}
+# Columns of the runs table, in this order; other keys a run records follow them.
+_RUN_COLUMNS = (
+    "status",
+    "started",
+    "seconds",
+    "explained",
+    "skipped",
+    "failed",
+    "failed_before",
+    "host",
+)
 
 
 @dataclass
@@ -70,11 +82,17 @@ class _Section:
     runs: list[Any] = field(default_factory=list)
     failures: list[Mapping[str, Any]] | None = None
     pictures: str = ""
+    # Inputs the pictures cover, and whether they are the first ones only (else every one).
+    drawn: int = 0
+    first_only: bool = True
     notes: list[str] = field(default_factory=list)
 
 
 def write_report(
-    folder: str | os.PathLike, *, out: str | os.PathLike | None = None, max_items: int = 24
+    folder: str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    max_items: int | None = None,
 ) -> Path:
     """Write one self-contained ``report.html`` over a folder of results.
 
@@ -83,9 +101,11 @@ def write_report(
             output folder (``image/``, ``text/``, ``tabular/``) or one modality's folder
             holding ``explanation.npz/.json`` (and optionally ``summary.json``).
         out: Where to write; defaults to ``folder/report.html``.
-        max_items: Inputs drawn per modality. Shards of a job are loaded one at a time
-            and only until this many inputs are drawn; items and failures are counted
-            from the whole manifest.
+        max_items: Inputs drawn per modality, the first ones; by default each modality's
+            own (24 images, 12 texts). Shards of a job are loaded one at a time and only
+            until this many inputs are drawn; items and failures are counted from the
+            whole manifest. Tabular charts and the audit are aggregates: they always
+            cover every row, as ``audit.md`` does.
 
     Returns:
         The path written.
@@ -94,15 +114,17 @@ def write_report(
         FileNotFoundError: If ``folder`` is missing or holds none of the three layouts.
         ValueError: If ``max_items`` is negative or a manifest is not a labelshap job.
     """
-    if isinstance(max_items, bool) or not isinstance(max_items, numbers.Integral):
-        raise TypeError(f"max_items must be an integer, got {max_items!r}")
-    if max_items < 0:
-        raise ValueError(f"max_items must be 0 or more, got {max_items!r}")
+    if max_items is not None:
+        if isinstance(max_items, bool) or not isinstance(max_items, numbers.Integral):
+            raise TypeError(f"max_items must be an integer or None, got {max_items!r}")
+        if max_items < 0:
+            raise ValueError(f"max_items must be 0 or more, got {max_items!r}")
+        max_items = int(max_items)
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"report folder {str(folder)!r} does not exist")
 
-    sections = _collect(folder, int(max_items))
+    sections = _collect(folder, max_items)
     out = Path(out) if out is not None else folder / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -123,7 +145,11 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="HTML file to write (default: FOLDER/report.html)"
     )
     parser.add_argument(
-        "--max-items", type=int, default=24, help="inputs drawn per modality (default: 24)"
+        "--max-items",
+        type=int,
+        default=None,
+        help="inputs drawn per modality, the first ones (default: 24 images, 12 texts; "
+        "tabular charts and the audit always cover every row)",
     )
 
 
@@ -137,7 +163,7 @@ def run_report(args: argparse.Namespace) -> int:
 # Reading the three layouts.
 
 
-def _collect(folder: Path, max_items: int) -> list[_Section]:
+def _collect(folder: Path, max_items: int | None) -> list[_Section]:
     if (folder / "manifest.json").is_file():
         return [_job_section(folder, max_items)]
     if _has_explanation(folder):
@@ -159,7 +185,15 @@ def _has_explanation(folder: Path) -> bool:
     return (folder / "explanation.json").is_file() and (folder / "explanation.npz").is_file()
 
 
-def _folder_section(folder: Path, max_items: int) -> _Section:
+def _limit(kind: type[Explanation], max_items: int | None) -> int | None:
+    """Inputs to draw: ``max_items``, else the modality's own number; None draws every
+    input (a modality whose pictures are aggregates, such as tabular charts)."""
+    if kind._REPORT_MAX_ITEMS is None:
+        return None
+    return kind._REPORT_MAX_ITEMS if max_items is None else max_items
+
+
+def _folder_section(folder: Path, max_items: int | None) -> _Section:
     """One modality's folder: ``explanation.npz/.json`` and an optional ``summary.json``."""
     explanation = load_explanation(folder / "explanation")
     summary = _read_json(folder / "summary.json") if (folder / "summary.json").is_file() else {}
@@ -170,11 +204,14 @@ def _folder_section(folder: Path, max_items: int) -> _Section:
             section.settings.setdefault(key, value)
     if section.seconds is None and _is_number(explanation.info.get("seconds")):
         section.seconds = float(explanation.info["seconds"])
-    section.pictures = explanation._report_html(max_items)
+    limit = _limit(type(explanation), max_items)
+    drawn = explanation if limit is None or len(explanation) <= limit else explanation[:limit]
+    section.pictures = drawn._report_html(len(drawn), folder=folder)
+    section.drawn, section.first_only = len(drawn), limit is not None
     return section
 
 
-def _job_section(folder: Path, max_items: int) -> _Section:
+def _job_section(folder: Path, max_items: int | None) -> _Section:
     """A batch job's store: the manifest, then shards loaded one at a time for pictures."""
     manifest = _read_json(folder / "manifest.json")
     if manifest.get("format") != JOB_FORMAT or manifest.get("version") != JOB_VERSION:
@@ -202,10 +239,11 @@ def _job_section(folder: Path, max_items: int) -> _Section:
     section.settings["shards"] = len(shards)
 
     # Keep only the inputs to draw from each shard, and stop loading once there are enough.
+    limit = _limit(_explanation_class(section.modality), max_items)
     parts, titles = [], []
     for shard in shards:
-        remaining = max_items - len(titles)
-        if remaining <= 0:
+        remaining = None if limit is None else limit - len(titles)
+        if remaining is not None and remaining <= 0:
             break
         name = str(shard.get("name", ""))
         try:
@@ -214,16 +252,18 @@ def _job_section(folder: Path, max_items: int) -> _Section:
             logger.warning("report: skipped shard %r of %s: %s", name, folder, err)
             section.notes.append(f"shard {name!r} could not be read: {err}")
             continue
-        kept = explanation if len(explanation) <= remaining else explanation[:remaining]
+        if remaining is not None and len(explanation) > remaining:
+            explanation = explanation[:remaining]
         ids = [str(item) for item in shard.get("ids", [])]
-        if len(ids) < len(kept):
-            ids += [f"{name} item {i}" for i in range(len(ids), len(kept))]
-        parts.append(kept)
-        titles += ids[: len(kept)]
+        if len(ids) < len(explanation):
+            ids += [f"{name} item {i}" for i in range(len(ids), len(explanation))]
+        parts.append(explanation)
+        titles += ids[: len(explanation)]
         del explanation
     if parts:
         drawn = concatenate(parts) if len(parts) > 1 else parts[0]
-        section.pictures = drawn._report_html(max_items, titles=titles)
+        section.pictures = drawn._report_html(len(drawn), titles=titles, folder=folder)
+        section.drawn, section.first_only = len(drawn), limit is not None
     return section
 
 
@@ -309,9 +349,11 @@ def _section_html(section: _Section) -> str:
         ("Model quality", _figures_html(section.quality, "no quality figures"), ""),
         ("Explanation figures", _figures_html(section.figures, "none recorded"), ""),
         ("Timing", _timing_html(section, rate), ""),
-        ("Settings", _figures_html(section.settings, "none recorded"), ""),
-        ("Failures", _failures_html(failures), " full" if failures else ""),
+        ("Settings", _settings_html(section.settings), ""),
     ]
+    if section.runs:
+        panels.append(("Runs", _runs_html(section.runs), " full"))
+    panels.append(("Failures", _failures_html(failures), " full" if failures else ""))
     parts = [
         f'<section id="{escape(section.modality)}">',
         f"<h2>{escape(section.modality.capitalize())}</h2>",
@@ -327,9 +369,26 @@ def _section_html(section: _Section) -> str:
         )
         + "</div>"
     )
-    parts += ["<h3>Pictures</h3>", section.pictures or '<p class="note">nothing to draw</p>']
+    parts.append("<h3>Pictures</h3>")
+    if section.pictures:
+        if section.first_only:
+            parts.append(f'<p class="note">{escape(_drawn_note(section))}</p>')
+        parts.append(section.pictures)
+    else:
+        parts.append('<p class="note">nothing to draw</p>')
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _drawn_note(section: _Section) -> str:
+    """Which inputs the pictures show: the first N of M, or every one."""
+    noun = _NOUNS.get(section.modality, "inputs")
+    if section.drawn < section.items:
+        return (
+            f"The first {section.drawn:,} of {section.items:,} {noun} "
+            "(labelshap report --max-items N draws more)."
+        )
+    return f"All {section.drawn:,} {noun}."
 
 
 def _figures_html(entries: Mapping[str, Any], empty: str) -> str:
@@ -339,24 +398,31 @@ def _figures_html(entries: Mapping[str, Any], empty: str) -> str:
     scalars = {}
     per_label: dict[str, Mapping[str, Any]] = {}
     for key, value in entries.items():
-        if isinstance(value, Mapping) and value and all(map(_is_number, value.values())):
+        if isinstance(value, Mapping) and value and all(map(_is_cell, value.values())):
             per_label[key] = value
         elif isinstance(value, list) and len(value) > 12 and all(map(_is_number, value)):
             per_label[key] = dict(enumerate(value))
         else:
-            scalars[key] = value if _is_number(value) else _plain(value)
+            scalars[key] = readable(value)
     html = key_value_table(scalars) if scalars else ""
     if per_label:
         labels = list(dict.fromkeys(label for value in per_label.values() for label in value))
         html += table(
             ["label", *per_label],
             [
-                [label, *(column.get(label, "") for column in per_label.values())]
+                [label, *(readable(column.get(label)) for column in per_label.values())]
                 for label in labels
             ],
-            numeric=[False] + [True] * len(per_label),
         )
     return html
+
+
+def _settings_html(settings: Mapping[str, Any]) -> str:
+    """The settings as a person reads them: lists comma-joined, mappings as small tables,
+    a setting left unset as a dash."""
+    if not settings:
+        return '<p class="note">none recorded</p>'
+    return key_value_table({key: readable(value) for key, value in settings.items()})
 
 
 def _timing_html(section: _Section, rate: float | None) -> str:
@@ -369,17 +435,40 @@ def _timing_html(section: _Section, rate: float | None) -> str:
         entries["items per second"] = rate
     if section.runs:
         entries["runs"] = len(section.runs)
-    html = key_value_table(entries)
-    if section.runs and all(isinstance(run, Mapping) for run in section.runs):
-        keys = list(dict.fromkeys(key for run in section.runs for key in run))
-        html += table(
-            ["run", *keys],
-            [
-                [index, *(_cell(run.get(key, "")) for key in keys)]
-                for index, run in enumerate(section.runs)
-            ],
-        )
-    return html
+    return key_value_table(entries)
+
+
+def _runs_html(runs: list[Any]) -> str:
+    """One row per run of a job, oldest first; a run killed midway shows as interrupted."""
+    records = [run for run in runs if isinstance(run, Mapping)]
+    if not records:
+        return '<p class="note">none recorded</p>'
+    keys = [key for key in _RUN_COLUMNS if any(key in run for run in records)]
+    keys += [
+        key
+        for key in dict.fromkeys(key for run in records for key in run)
+        if key not in keys and key != "pid"
+    ]
+    rows = []
+    for index, run in enumerate(records, start=1):
+        cells = {key: readable(run.get(key)) for key in keys}
+        if "status" in cells:
+            cells["status"] = _run_status(run)
+        rows.append([index, *cells.values()])
+    return table(["run", *keys], rows)
+
+
+def _run_status(run: Mapping[str, Any]) -> str:
+    """A run's status; one still "running" whose process is gone on this host was killed."""
+    status = str(run.get("status") or "completed")
+    if status == "running" and run.get("host") == platform.node() and _is_number(run.get("pid")):
+        try:
+            os.kill(int(run["pid"]), 0)
+        except ProcessLookupError:
+            return "interrupted"
+        except PermissionError:
+            return status
+    return status
 
 
 def _failures_html(failures: list[Mapping[str, Any]]) -> str:
@@ -392,26 +481,14 @@ def _failures_html(failures: list[Mapping[str, Any]]) -> str:
     return html
 
 
-def _cell(value: Any) -> Any:
-    return value if _is_number(value) else _plain(value)
-
-
-def _plain(value: Any) -> str:
-    """Text for a setting of any JSON shape, cut if long."""
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        text = ", ".join(value) or "none"
-    else:
-        text = json.dumps(value, default=str)
-    if len(text) > _MAX_CELL_CHARACTERS:
-        text = text[: _MAX_CELL_CHARACTERS - 3] + "..."
-    return text
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, (str, bool)) or _is_number(value)
+
+
+def _is_cell(value: Any) -> bool:
+    """A per-label entry: a number, a name, or nothing (a label without the figure)."""
+    return value is None or _is_scalar(value)

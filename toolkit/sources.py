@@ -18,6 +18,8 @@ from typing import Any
 __all__ = ["RECORD_SUFFIXES", "iter_records", "iter_files", "count_records"]
 
 RECORD_SUFFIXES = (".csv", ".jsonl")
+# Characters of a line that is not JSON quoted in its error, around the fault.
+_EXCERPT = 60
 
 
 def iter_records(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, Any] | Exception]]:
@@ -86,12 +88,20 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, dict[str, Any] | Exception
         if isinstance(line, Exception):
             yield where, line
             continue
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            yield where, ValueError(f"{str(path)!r} line {number} is not JSON ({err.msg})")
+            yield (
+                where,
+                ValueError(
+                    f"{str(path)!r} line {number} is not JSON: {err.msg} at column "
+                    f"{err.colno}, in {_excerpt(line, err.pos)}; accepted: one JSON object "
+                    "per line"
+                ),
+            )
             continue
         if not isinstance(record, dict):
             yield (
@@ -142,6 +152,15 @@ def _csv_records(path: Path) -> Iterator[tuple[str, dict[str, Any] | Exception]]
                 )
             else:
                 yield f"line-{number}", dict(zip(header, cells, strict=True))
+
+
+def _excerpt(line: str, position: int) -> str:
+    """The line, quoted, or about ``_EXCERPT`` characters of it around ``position``."""
+    if len(line) <= _EXCERPT:
+        return repr(line)
+    start = max(0, min(position - _EXCERPT // 2, len(line) - _EXCERPT))
+    shown = repr(line[start : start + _EXCERPT])
+    return ("..." if start > 0 else "") + shown + ("..." if start + _EXCERPT < len(line) else "")
 
 
 _SURROGATES = re.compile("[\udc80-\udcff]")

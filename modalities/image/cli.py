@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from labelshap.arguments import integer_at_least, positive_number
 from labelshap.jobs import positions_from
-from labelshap.sources import RECORD_SUFFIXES, iter_files, iter_records
+from labelshap.sources import RECORD_SUFFIXES, count_records, iter_files, iter_records
 
 from .demo import run_demo as _run_demo
 from .masker import FILLS, SEGMENTATIONS, ImageMasker
+from .overlays import OverlayNames, write_missing_overlays
 
 __all__ = ["add_explain_arguments", "build_explainer", "run_explain", "run_demo"]
 
 logger = logging.getLogger(__name__)
+
+# Said when a folder holds no image: pillow reads more formats than these.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,13 +35,25 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
         'files of records with a "path" (relative to the file) and an optional "id"',
     )
     parser.add_argument("--segmentation", choices=SEGMENTATIONS, default="slic")
-    parser.add_argument("--n-segments", type=int, default=80, help="SLIC superpixels")
-    parser.add_argument("--cell", type=int, default=8, help="grid cell size in pixels")
+    parser.add_argument(
+        "--n-segments", type=integer_at_least(1), default=80, help="SLIC superpixels"
+    )
+    parser.add_argument(
+        "--cell", type=integer_at_least(1), default=8, help="grid cell size in pixels"
+    )
     parser.add_argument("--fill", choices=FILLS, default="blur", help="what hides a region")
     parser.add_argument(
         "--resize",
         action="store_true",
         help="resize images to the model's input size (default: refuse other sizes)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=positive_number,
+        default="1/255",
+        help="factor from the 8-bit pixel values (0-255) of image files to the model's "
+        "input: 1/255 gives [0, 1]; 1 keeps 0-255 (16-bit files are scaled by their depth "
+        "to the same range)",
     )
 
 
@@ -49,6 +67,7 @@ def build_explainer(args: argparse.Namespace) -> Any:
         cell=args.cell,
         fill=args.fill,
         resize=args.resize,
+        pixel_scale=args.scale,
     )
     return make_explainer(args, load_model(args), masker)
 
@@ -57,16 +76,17 @@ def run_explain(args: argparse.Namespace) -> int:
     """Explain images as a resumable batch job; write one overlay per image."""
     from labelshap.cli import label_selection, run_job_command
 
+    total = _count_images(args.images)
     explainer = build_explainer(args)
+    explainer.masker.image_shape(explainer.model)  # a model that takes no images stops here
     overlays = args.out / "overlays"
-    names: dict[str, int] = {}
+    names = OverlayNames.of_store(args.out)
 
     def on_chunk(result: Any) -> None:
         explanation = result.explanation
         if explanation is None:
             return
-        stems = [_unique_stem(Path(item_id).stem, names) for item_id in result.ids]
-        explanation.save_overlays(overlays, names=stems)
+        explanation.save_overlays(overlays, names=names.add(result.ids))
         for row, item_id in enumerate(result.ids):
             chosen = [
                 f"{label} {explanation.scores[row, c]:.3f}"
@@ -80,14 +100,55 @@ def run_explain(args: argparse.Namespace) -> int:
         explainer,
         positions_from(_image_sources(args.images)),
         labels=label_selection(args),
+        total=total,
         on_chunk=on_chunk,
+        finish=lambda store: write_missing_overlays(store.folder, overlays),
     )
+
+
+def _count_images(arguments: list[Path]) -> int:
+    """How many inputs the arguments name (for the progress bar), checking that each
+    exists and that a folder or a list holds at least one.
+
+    Raises:
+        FileNotFoundError: If an argument does not exist.
+        ValueError: If a folder holds no file, or a list no record.
+    """
+    total = 0
+    for argument in arguments:
+        if argument.is_dir():
+            count = sum(1 for _ in iter_files(argument))
+            if not count:
+                raise ValueError(
+                    f"no inputs: the folder {str(argument)!r} holds no files (hidden ones are "
+                    f"skipped); accepted: a folder of image files ({', '.join(IMAGE_SUFFIXES)} "
+                    "or any other format pillow reads)"
+                )
+        elif not argument.exists():
+            raise FileNotFoundError(
+                f"input {str(argument)!r} does not exist; accepted: image files, folders of "
+                'them, or .csv/.jsonl lists of records with a "path"'
+            )
+        elif argument.suffix.lower() in RECORD_SUFFIXES:
+            count = count_records(argument)
+            if not count:
+                raise ValueError(
+                    f"no inputs: {str(argument)!r} lists no images; accepted: a "
+                    f'{argument.suffix.lower()} file of records with a "path"'
+                )
+        else:
+            count = 1
+        total += count
+    return total
 
 
 def _image_sources(arguments: list[Path]) -> Iterator[tuple[str, Any]]:
     """``(id, path)`` for every image the arguments name, expanding folders and record
     files; a record without a usable path is yielded as its error."""
     for argument in arguments:
+        # Ids are absolute paths, so a job resumed with its inputs typed another way (from
+        # another folder, ./images or images) finds the images it has done.
+        argument = Path(os.path.abspath(argument))
         if argument.is_dir():
             for path in iter_files(argument):
                 yield str(path), str(path)
@@ -114,9 +175,3 @@ def _image_record(source: Path, where: str, record: Any) -> tuple[str, Any]:
 def run_demo(out_dir: Path, *, seed: int = 0) -> dict[str, Any]:
     """The image part of ``labelshap demo``."""
     return _run_demo(out_dir, seed=seed)
-
-
-def _unique_stem(stem: str, seen: dict[str, int]) -> str:
-    count = seen.get(stem, 0)
-    seen[stem] = count + 1
-    return stem if count == 0 else f"{stem}_{count}"

@@ -13,6 +13,10 @@ from labelshap.explanation import Explanation, register_explanation
 
 __all__ = ["ImageExplanation"]
 
+# Labels drawn per image in the report at most, and the report's resolution.
+_REPORT_MAX_LABELS = 5
+_REPORT_DPI = 72
+
 
 @register_explanation("image")
 class ImageExplanation(Explanation):
@@ -39,16 +43,9 @@ class ImageExplanation(Explanation):
         Returns:
             A ``matplotlib.figure.Figure``.
         """
-        from .plots import plot_label_overlays
+        from .plots import OverlayPainter
 
-        columns = self._columns(index, labels)
-        return plot_label_overlays(
-            _displayable(self.data[index]),
-            self.values[index][self.extras["segments"][index]][..., columns],
-            [self.label_names[c] for c in columns],
-            [float(self.scores[index, c]) for c in columns],
-            segments=self.extras["segments"][index],
-        )
+        return self._draw(OverlayPainter(), index, self._columns(index, labels))
 
     def save_overlays(
         self,
@@ -56,24 +53,35 @@ class ImageExplanation(Explanation):
         *,
         names: Sequence[str] | None = None,
         labels: Sequence[Sequence[str]] | None = None,
+        rows: Sequence[int] | None = None,
     ) -> list[Path]:
         """Write one overlay PNG per image into ``out_dir``.
 
+        Each file is written under a temporary name and renamed, so a file that exists
+        is whole.
+
         Args:
             out_dir: Folder for the PNG files (created if missing).
-            names: File stems, one per image; defaults to ``image_0000`` ...
-            labels: Per image, the labels to draw; defaults to each image's selection.
+            names: File stems, one per written image; defaults to ``image_0000`` ...
+            labels: Per written image, the labels to draw; defaults to each image's
+                selection.
+            rows: The images to write (default: every one), in the order of ``names``.
 
         Returns:
             The written paths.
         """
-        from .plots import save_figure
+        from .plots import OverlayPainter, save_figure
 
         out_dir = Path(out_dir)
-        names = names or [f"image_{i:04d}" for i in range(len(self))]
+        rows = list(range(len(self))) if rows is None else [int(row) for row in rows]
+        names = names or [f"image_{row:04d}" for row in rows]
+        if len(names) != len(rows):
+            raise ValueError(f"names has {len(names)} entries for {len(rows)} images")
+        painter = OverlayPainter()
         paths = []
-        for index, name in enumerate(names):
-            figure = self.plot(index, labels[index] if labels is not None else None)
+        for position, (row, name) in enumerate(zip(rows, names, strict=True)):
+            columns = self._columns(row, labels[position] if labels is not None else None)
+            figure = self._draw(painter, row, columns)
             paths.append(save_figure(figure, out_dir / f"{name}.png"))
         return paths
 
@@ -98,28 +106,66 @@ class ImageExplanation(Explanation):
             output_names=list(self.label_names),
         )
 
-    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
+    def _report_html(
+        self,
+        max_items: int,
+        *,
+        titles: Sequence[str] | None = None,
+        folder: Path | None = None,
+    ) -> str:
         """HTML fragment for the report and the notebook: the overlays of the first
-        ``max_items`` images as embedded PNGs, captioned by ``titles`` (default
-        ``image <index>``) and the labels drawn."""
-        from labelshap._html import figure_tag
+        ``max_items`` images, each with the labels selected for it (the best scored first,
+        at most ``_REPORT_MAX_LABELS``), captioned by ``titles`` (default ``image <i>``),
+        the labels drawn and their scores. ``folder`` is unused."""
+        from labelshap._html import escape, png_data_uri
 
-        figures = []
+        from .plots import OverlayPainter
+
+        painter = OverlayPainter()
+        figures, capped = [], 0
         for index in range(min(len(self), max_items)):
-            drawn = [self.label_names[c] for c in self._columns(index, None)]
+            columns = self._columns(index, None)
+            capped += len(columns) > _REPORT_MAX_LABELS
+            columns = columns[:_REPORT_MAX_LABELS]
             title = titles[index] if titles is not None else f"image {index}"
-            caption = f"{title}: {', '.join(drawn) if drawn else 'no label selected'}"
-            figures.append(figure_tag(self.plot(index), caption))
-        return (
-            '<p class="note">Red raised the label\'s score, blue lowered it; one symmetric '
-            "scale per image.</p>"
-            f'<div class="grid wide">{"".join(figures)}</div>'
+            drawn = ", ".join(
+                f"{self.label_names[c]} (score {self.scores[index, c]:.3f})" for c in columns
+            )
+            caption = f"{title}: {drawn or 'no label selected'}"
+            uri = png_data_uri(self._draw(painter, index, columns), dpi=_REPORT_DPI)
+            figures.append(
+                f'<figure><img src="{uri}" alt="{escape(caption)}">'
+                f"<figcaption>{escape(caption)}</figcaption></figure>"
+            )
+        note = (
+            "Each image, then one panel per label selected for it (its score above the panel): "
+            "red regions push that label's score up, blue regions push it down, on one "
+            "colour scale per image."
+        )
+        if capped:
+            note += (
+                f" Where more than {_REPORT_MAX_LABELS} labels were selected ({capped} of "
+                f"these images), the {_REPORT_MAX_LABELS} best scored are drawn."
+            )
+        return f'<p class="note">{escape(note)}</p><div class="figures">{"".join(figures)}</div>'
+
+    def _draw(self, painter: Any, index: int, columns: Sequence[int]) -> Any:
+        """One image's overlay figure for the label ``columns``, drawn by ``painter``."""
+        segments = self.extras["segments"][index]
+        return painter.draw(
+            _displayable(self.data[index]),
+            self.values[index][segments][..., list(columns)],
+            [self.label_names[c] for c in columns],
+            [float(self.scores[index, c]) for c in columns],
+            segments=segments,
         )
 
     def _columns(self, index: int, labels: Sequence[str] | None) -> list[int]:
-        if labels is None:
-            return np.flatnonzero(self.selected[index]).tolist()
-        return [self._label_column(label) for label in labels]
+        """The given labels' columns, else the image's selected ones, best scored first."""
+        if labels is not None:
+            return [self._label_column(label) for label in labels]
+        chosen = np.flatnonzero(self.selected[index])
+        return chosen[np.argsort(-self.scores[index, chosen], kind="stable")].tolist()
 
 
 def _displayable(image: np.ndarray) -> np.ndarray:

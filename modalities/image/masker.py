@@ -101,9 +101,18 @@ class ImageMasker(Masker):
         self.pixel_scale = pixel_scale
         self.input_shape = input_shape
 
+    def image_shape(self, model: LabelModel) -> tuple[int, int, int]:
+        """The ``(H, W, C)`` of the images this masker gives ``model``.
+
+        Raises:
+            ValueError: If the model takes no images of one fixed size (a model for text
+                or tables, say); the message gives the model's input shape.
+        """
+        return self.input_shape or _image_input_shape(model)
+
     def prepare(self, inputs: Any, model: LabelModel) -> np.ndarray:
         """Load and check images against the model's input: ``(n, H, W, C)`` float32."""
-        height, width, channels = self.input_shape or _image_input_shape(model)
+        height, width, channels = self.image_shape(model)
         return load_images(
             inputs,
             size=(height, width),
@@ -140,7 +149,7 @@ class ImageMasker(Masker):
         import tensorflow as tf
 
         # The same checks as `prepare`, for an image that did not come from it.
-        height, width, channels = self.input_shape or _image_input_shape(model)
+        height, width, channels = self.image_shape(model)
         image = load_image(
             item,
             size=(height, width),
@@ -276,10 +285,18 @@ def _image_input_shape(model: LabelModel) -> tuple[int, int, int]:
             f"model {model.source!r} does not declare one image input; pass "
             "ImageMasker(input_shape=(H, W, C)) or use a Keras model with an image input"
         )
-    shape = spec[0]
-    if len(shape) != 3 or any(dim is None for dim in shape):
+    shape, dtype = spec
+    if len(shape) != 3:
         raise ValueError(
-            f"model input shape {shape!r} is not a fixed (H, W, C); the image masker needs "
-            "a model built for one image size"
+            f"model {model.source!r} takes inputs of shape {shape!r} ({dtype}) per row, not "
+            "images: the image masker gives it (height, width, channels) images; accepted: "
+            "a model with one image input, such as (64, 64, 1) (is it a model for text or "
+            "tables?)"
+        )
+    if any(dim is None for dim in shape):
+        raise ValueError(
+            f"model {model.source!r} takes images of shape {shape!r}, of no fixed size; the "
+            "image masker needs one size: pass ImageMasker(input_shape=(H, W, C)), or use a "
+            "model built for one image size such as (64, 64, 3)"
         )
     return int(shape[0]), int(shape[1]), int(shape[2])

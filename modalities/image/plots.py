@@ -8,6 +8,7 @@ import numbers
 import os
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,21 +16,38 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colorbar import Colorbar
     from matplotlib.colors import Colormap
     from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
+    from matplotlib.text import Text
 
-__all__ = ["plot_label_overlays", "save_figure", "VALUES_LABEL"]
+__all__ = ["OverlayPainter", "PARTIAL_SUFFIX", "plot_label_overlays", "save_figure", "VALUES_LABEL"]
 
 logger = logging.getLogger(__name__)
 
 # Artist label of each label panel's SHAP value image, so callers and tests can find them.
 VALUES_LABEL = "shap_values"
+# Suffix of a PNG being written; a kill can leave one behind, never a half-written PNG.
+PARTIAL_SUFFIX = ".partial"
 
 _MAX_COLUMNS = 6
 _PANEL_INCHES = 2.4
-_TITLE_INCHES = 0.5
-_COLORBAR_INCHES = 0.8
-_TITLE_CHARACTERS = 22
+_GAP_INCHES = 0.15
+_MARGIN_INCHES = 0.08
+# Room above a panel for each line of its title (the label name's one or two, the score's).
+_TITLE_LINE_INCHES = 0.24
+_TITLE_PAD_INCHES = 0.1
+_SUPTITLE_INCHES = 0.35
+_COLORBAR_BAR_INCHES = 0.14
+_COLORBAR_TEXT_INCHES = 0.5
+_COLORBAR_INCHES = _COLORBAR_BAR_INCHES + _COLORBAR_TEXT_INCHES + 0.1
+_TITLE_POINTS = 13
+_TEXT_POINTS = 11
+_TITLE_CHARACTERS = 20
+# Images enlarged at least this much at this resolution are drawn pixel by pixel.
+_LOWEST_DPI = 72
+_SHARP_ENLARGEMENT = 1.5
 _BACKGROUND_ALPHA = 0.4
 _BOUNDARY_ALPHA = 0.3
 _VALUES_MAX_ALPHA = 0.9
@@ -76,67 +94,214 @@ def plot_label_overlays(
         ValueError: If shapes disagree, the image is outside [0, 1], or a value is NaN or
             infinite.
     """
+    return OverlayPainter().draw(
+        image, pixel_values, label_names, scores, segments=segments, title=title
+    )
+
+
+class OverlayPainter:
+    """Draws the figures of :func:`plot_label_overlays`, reusing a figure per layout.
+
+    Building a figure's panels costs more than drawing them, so a figure is kept for each
+    of the last few layouts (the image's shape, the number of labels, boundaries, a
+    title) and its artists take the next image's data. :meth:`draw` returns that figure:
+    save it before the next call with the same layout, which redraws it.
+
+    Example:
+        >>> painter = OverlayPainter()
+        >>> image = np.zeros((4, 4))
+        >>> first = painter.draw(image, np.ones((4, 4, 1)), ["cat"], [0.9])
+        >>> painter.draw(image, -np.ones((4, 4, 1)), ["dog"], [0.7]) is first
+        True
+    """
+
+    _KEPT_LAYOUTS = 4
+
+    def __init__(self) -> None:
+        self._panels: dict[tuple, _Panels] = {}
+
+    def draw(
+        self,
+        image: np.ndarray,
+        pixel_values: np.ndarray,
+        label_names: Sequence[str],
+        scores: Sequence[float],
+        *,
+        segments: np.ndarray | None = None,
+        title: str | None = None,
+    ) -> Figure:
+        """The figure of :func:`plot_label_overlays` for these arguments (checked alike)."""
+        image = _check_image(image)
+        height, width = image.shape[:2]
+        pixel_values = _check_pixel_values(pixel_values, (height, width))
+        label_count = pixel_values.shape[2]
+        label_names = _check_label_names(label_names, label_count)
+        scores = _check_scores(scores, label_count)
+        boundaries = None if segments is None else _segment_boundaries(segments, (height, width))
+
+        titles = [
+            _panel_title(name, score) for name, score in zip(label_names, scores, strict=True)
+        ]
+        lines = max([2, *(title.count("\n") + 1 for title in titles)])
+        key = (image.shape, label_count, lines, boundaries is not None, bool(title))
+        panels = self._panels.pop(key, None) or _build_panels(*key)
+        self._panels[key] = panels
+        while len(self._panels) > self._KEPT_LAYOUTS:
+            del self._panels[next(iter(self._panels))]
+        _fill_panels(panels, image, pixel_values, titles, boundaries, title)
+        return panels.figure
+
+
+@dataclass
+class _Panels:
+    """A figure laid out for one layout, and the artists that take each image's data."""
+
+    figure: Figure
+    input_axis: Axes
+    input_image: AxesImage
+    label_axes: list[Axes]
+    backgrounds: list[AxesImage]
+    values: list[AxesImage]
+    boundaries: list[AxesImage]
+    colorbar: Colorbar | None
+    title: Text | None
+
+
+def _build_panels(
+    shape: tuple[int, ...],
+    label_count: int,
+    title_lines: int,
+    with_boundaries: bool,
+    with_title: bool,
+) -> _Panels:
+    """Lay out the figure in balanced rows of at most _MAX_COLUMNS panels, placed by hand
+    in inches: a layout engine measures every artist of every panel at each draw."""
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    image = _check_image(image)
-    height, width = image.shape[:2]
-    pixel_values = _check_pixel_values(pixel_values, (height, width))
-    label_count = pixel_values.shape[2]
-    label_names = _check_label_names(label_names, label_count)
-    scores = _check_scores(scores, label_count)
-    boundaries = None if segments is None else _segment_boundaries(segments, (height, width))
-
-    # One symmetric scale for every label of this image; all-zero values still need a range.
-    largest = float(np.abs(pixel_values).max()) if pixel_values.size else 0.0
-    limit = largest if largest > 0 else 1.0
-    norm = Normalize(vmin=-limit, vmax=limit)
-
-    # Lay the panels out in balanced rows of at most _MAX_COLUMNS.
+    height, width = shape[:2]
     panel_count = label_count + 1
     rows = math.ceil(panel_count / _MAX_COLUMNS)
     columns = math.ceil(panel_count / rows)
     panel_height = _PANEL_INCHES * min(max(height / width, 0.4), 2.5)
-    figure_height = rows * (panel_height + _TITLE_INCHES)
-    figure_height += _COLORBAR_INCHES if label_count else 0.0
-    figure_height += 0.4 if title else 0.0
-    figure = Figure(figsize=(columns * _PANEL_INCHES + 0.3, figure_height), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    title_height = title_lines * _TITLE_LINE_INCHES + _TITLE_PAD_INCHES
+    top = _MARGIN_INCHES + (_SUPTITLE_INCHES if with_title else 0.0) + title_height
+    bottom = _MARGIN_INCHES + (_COLORBAR_INCHES if label_count else 0.0)
+    figure_width = 2 * _MARGIN_INCHES + columns * _PANEL_INCHES + (columns - 1) * _GAP_INCHES
+    figure_height = top + rows * panel_height + (rows - 1) * title_height + bottom
+    figure = Figure(figsize=(figure_width, figure_height))
+    grid = figure.add_gridspec(
+        rows,
+        columns,
+        left=_MARGIN_INCHES / figure_width,
+        right=1 - _MARGIN_INCHES / figure_width,
+        top=1 - top / figure_height,
+        bottom=bottom / figure_height,
+        wspace=_GAP_INCHES / _PANEL_INCHES,
+        hspace=title_height / panel_height,
+    )
+    axes = grid.subplots(squeeze=False).ravel()
     for unused in axes[panel_count:]:
-        unused.set_visible(False)
-
-    _draw_input(axes[0], image, label_count)
-    background = _grayscale(image)
-    colormap = _diverging_transparent_colormap()
-    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
-    values_image = None
-    for index in range(label_count):
-        axis = axes[index + 1]
-        axis.imshow(background, cmap="gray", vmin=0.0, vmax=1.0, alpha=_BACKGROUND_ALPHA)
-        values_image = axis.imshow(
-            pixel_values[:, :, index], cmap=colormap, norm=norm, interpolation="nearest"
-        )
-        values_image.set_label(VALUES_LABEL)
-        if boundaries is not None:
-            axis.imshow(boundaries, interpolation="nearest", extent=extent)
-        axis.set_title(_panel_title(label_names[index], scores[index]), fontsize=9)
+        figure.delaxes(unused)
+    for axis in axes[:panel_count]:
         axis.set_axis_off()
 
-    if values_image is not None:
-        colorbar = figure.colorbar(
-            values_image,
-            ax=list(axes[:panel_count]),
-            location="bottom",
-            shrink=min(1.0, 0.35 + 0.1 * columns),
-            aspect=30,
-            pad=0.02,
+    # Every artist starts on blank data of the right shape; _fill_panels sets the data.
+    # A small image is enlarged pixel by pixel (sharp, and a smaller PNG); a large one is
+    # smoothed as it shrinks.
+    blank = np.zeros((height, width))
+    enlarged = _PANEL_INCHES * _LOWEST_DPI / max(height, width) >= _SHARP_ENLARGEMENT
+    interpolation = "nearest" if enlarged else "antialiased"
+    input_axis = axes[0]
+    if shape[2] == 1:
+        input_image = input_axis.imshow(
+            blank, cmap="gray", vmin=0.0, vmax=1.0, interpolation=interpolation
         )
-        colorbar.set_label("SHAP value: red raised the label's score, blue lowered it", size=9)
-        colorbar.ax.tick_params(labelsize=8)
-    if title:
-        figure.suptitle(title)
-    logger.debug("drew overlays for %d labels, colour scale +/-%.3g", label_count, limit)
-    return figure
+    else:
+        input_image = input_axis.imshow(np.zeros(shape), interpolation=interpolation)
+    norm = Normalize(vmin=-1.0, vmax=1.0)
+    colormap = _diverging_transparent_colormap()
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+    backgrounds, values, boundaries = [], [], []
+    for axis in axes[1:panel_count]:
+        backgrounds.append(
+            axis.imshow(
+                blank,
+                cmap="gray",
+                vmin=0.0,
+                vmax=1.0,
+                alpha=_BACKGROUND_ALPHA,
+                interpolation=interpolation,
+            )
+        )
+        values.append(axis.imshow(blank, cmap=colormap, norm=norm, interpolation="nearest"))
+        values[-1].set_label(VALUES_LABEL)
+        if with_boundaries:
+            layer = np.zeros((2 * height - 1, 2 * width - 1, 4))
+            boundaries.append(axis.imshow(layer, interpolation="nearest", extent=extent))
+
+    colorbar = None
+    if values:
+        # Centred under the panels, as wide as they are (at most 6 inches).
+        bar_width = min(figure_width - 2 * _MARGIN_INCHES, 6.0)
+        colorbar_axis = figure.add_axes(
+            (
+                (figure_width - bar_width) / 2 / figure_width,
+                (_MARGIN_INCHES + _COLORBAR_TEXT_INCHES) / figure_height,
+                bar_width / figure_width,
+                _COLORBAR_BAR_INCHES / figure_height,
+            )
+        )
+        colorbar = figure.colorbar(values[-1], cax=colorbar_axis, orientation="horizontal")
+        colorbar.set_label(
+            "SHAP value: red pushes the label's score up, blue pushes it down", size=_TEXT_POINTS
+        )
+        colorbar.ax.tick_params(labelsize=_TEXT_POINTS - 1)
+    title = None
+    if with_title:
+        title = figure.suptitle(" ", y=1 - _MARGIN_INCHES / figure_height, va="top")
+    return _Panels(
+        figure=figure,
+        input_axis=input_axis,
+        input_image=input_image,
+        label_axes=list(axes[1:panel_count]),
+        backgrounds=backgrounds,
+        values=values,
+        boundaries=boundaries,
+        colorbar=colorbar,
+        title=title,
+    )
+
+
+def _fill_panels(
+    panels: _Panels,
+    image: np.ndarray,
+    pixel_values: np.ndarray,
+    titles: list[str],
+    boundaries: np.ndarray | None,
+    title: str | None,
+) -> None:
+    """Give the panels' artists one image's data, panel titles and colour scale."""
+    panels.input_image.set_data(image[:, :, 0] if image.shape[2] == 1 else image)
+    note = "" if titles else "\nno label was selected"
+    _set_title(panels.input_axis, f"input{note}")
+
+    # One symmetric scale for every label of this image; all-zero values still need a range.
+    largest = float(np.abs(pixel_values).max()) if pixel_values.size else 0.0
+    limit = largest if largest > 0 else 1.0
+    background = _grayscale(image)
+    for index, axis in enumerate(panels.label_axes):
+        panels.backgrounds[index].set_data(background)
+        panels.values[index].set_data(pixel_values[:, :, index])
+        panels.values[index].set_clim(-limit, limit)
+        if boundaries is not None:
+            panels.boundaries[index].set_data(boundaries)
+        _set_title(axis, titles[index])
+    if panels.colorbar is not None:
+        panels.colorbar.update_normal(panels.values[-1])
+    if panels.title is not None:
+        panels.title.set_text(title)
+    logger.debug("drew overlays for %d labels, colour scale +/-%.3g", len(titles), limit)
 
 
 def save_figure(figure: Figure, path: str | os.PathLike[str], *, dpi: int = 100) -> Path:
@@ -168,8 +333,11 @@ def save_figure(figure: Figure, path: str | os.PathLike[str], *, dpi: int = 100)
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png (PNG is written), got {str(path)!r}")
 
+    # Written under a temporary name, then renamed: a file that exists is whole.
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi, format="png")
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    figure.savefig(partial, dpi=dpi, format="png")
+    os.replace(partial, path)
     logger.debug("saved figure to %s", path)
     return path
 
@@ -246,9 +414,13 @@ def _numeric_array(value: object, name: str) -> np.ndarray:
 
 
 def _segment_boundaries(segments: object, image_shape: tuple[int, int]) -> np.ndarray:
-    """An RGBA layer at twice the resolution, faint on superpixel boundaries, else clear."""
-    from skimage.segmentation import find_boundaries
+    """An RGBA layer at twice the resolution, faint on superpixel boundaries, else clear.
 
+    The layer has shape ``(2H - 1, 2W - 1, 4)``: even positions are the pixels, odd ones
+    the gaps between them, marked where the pixels around a gap belong to different
+    superpixels (scikit-image's ``find_boundaries(mode="subpixel")``, without its
+    per-position loop).
+    """
     if not isinstance(segments, np.ndarray) or segments.dtype.kind not in "biu":
         raise TypeError(
             f"segments must be an integer numpy array of shape {image_shape}, got "
@@ -259,22 +431,23 @@ def _segment_boundaries(segments: object, image_shape: tuple[int, int]) -> np.nd
         raise ValueError(
             f"segments must have the image's shape {image_shape}, got {segments.shape}"
         )
-    # Subpixel mode marks the gaps between pixels at twice the resolution: one thin line.
-    boundaries = find_boundaries(segments, mode="subpixel")
+    height, width = image_shape
+    boundaries = np.zeros((2 * height - 1, 2 * width - 1), dtype=bool)
+    across = segments[:, 1:] != segments[:, :-1]
+    down = segments[1:, :] != segments[:-1, :]
+    boundaries[::2, 1::2] = across
+    boundaries[1::2, ::2] = down
+    # A corner between four pixels is marked unless all four are in one superpixel.
+    boundaries[1::2, 1::2] = across[1:] | across[:-1] | down[:, 1:] | down[:, :-1]
     layer = np.zeros((*boundaries.shape, 4))
     layer[boundaries, 3] = _BOUNDARY_ALPHA
     return layer
 
 
-def _draw_input(axis: Axes, image: np.ndarray, label_count: int) -> None:
-    """The first panel: the image as the model saw it."""
-    if image.shape[2] == 1:
-        axis.imshow(image[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0)
-    else:
-        axis.imshow(image)
-    note = "" if label_count else "\nno label was selected"
-    axis.set_title(f"input{note}", fontsize=9)
-    axis.set_axis_off()
+def _set_title(axis: Axes, text: str) -> None:
+    """A panel's title at a fixed place above it: an automatic place would measure the
+    hidden axis's ticks at every draw."""
+    axis.set_title(text, fontsize=_TITLE_POINTS, linespacing=1.1, y=1.0, pad=4)
 
 
 def _grayscale(image: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ heatmap, beside the feature values; :func:`save_figure` writes a figure as PNG.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,9 +16,22 @@ import numpy as np
 from .audit import _check_matrix
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["bar_chart", "beeswarm_chart", "heatmap_chart", "save_figure", "waterfall_chart"]
+
+# Room of the chart layouts: tick labels in points; margins, colour bars in inches.
+_TICK_POINTS = 10
+_MEASURE_DPI = 100
+_TICK_PAD_POINTS = 8
+_EDGE_INCHES = 0.08
+_TITLE_INCHES = 0.4
+_XLABEL_INCHES = 0.58
+_RIGHT_INCHES = 0.3
+_COLOURBAR_BAR_INCHES = 0.15
+_COLOURBAR_INCHES = 1.1
+_MIN_PLOT_INCHES = 2.5
 
 _POSITIVE_COLOUR = "#d62728"
 _NEGATIVE_COLOUR = "#1f77b4"
@@ -39,16 +53,14 @@ def bar_chart(
         max_features: Bars drawn at most.
     """
     values_label = _check_matrix(values_label, "values_label", len(feature_names))
-    from matplotlib.figure import Figure
-
     mean_abs = np.abs(values_label).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")[:max_features][::-1]
-    figure = Figure(figsize=(7.0, 1.2 + 0.32 * len(order)), layout="constrained")
-    axes = figure.add_subplot()
+    names = [feature_names[i] for i in order]
+    figure, axes, _ = _figure_and_axes(7.0, 0.32 * len(order) + 0.3, left=_tick_room(names))
     axes.barh(np.arange(len(order)), mean_abs[order], color=_POSITIVE_COLOUR)
-    axes.set_yticks(np.arange(len(order)), [feature_names[i] for i in order])
+    axes.set_yticks(np.arange(len(order)), names)
     axes.set_xlabel("mean |SHAP value|")
-    axes.set_title(f"{label_name}: mean |SHAP value| per feature")
+    axes.set_title(f"{label_name}: mean |SHAP value| per feature", y=1.0)
     return figure
 
 
@@ -83,25 +95,26 @@ def beeswarm_chart(
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
 
     mean_abs = np.abs(values_label).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")[:max_features][::-1]
+    names = [feature_names[i] for i in order]
     colormap = colormaps["coolwarm"]
-    figure = Figure(figsize=(7.5, 1.2 + 0.4 * len(order)), layout="constrained")
-    axes = figure.add_subplot()
+    figure, axes, colourbar_axes = _figure_and_axes(
+        7.5, 0.4 * len(order) + 0.2, left=_tick_room(names), colourbar=True
+    )
     axes.axvline(0.0, color="0.6", linewidth=0.8, zorder=0)
-    for row, feature in enumerate(order):
-        xs = values_label[:, feature]
-        ys = row + _swarm_offsets(xs)
-        colours = _value_colours(data[:, feature], colormap)
-        axes.scatter(xs, ys, c=colours, s=10, linewidths=0)
-    axes.set_yticks(np.arange(len(order)), [feature_names[i] for i in order])
+    # One scatter for every feature's row of points: one artist draws faster than many.
+    xs = values_label[:, order].T
+    ys = np.stack([row + _swarm_offsets(xs[row]) for row in range(len(order))])
+    colours = np.concatenate([_value_colours(data[:, feature], colormap) for feature in order])
+    axes.scatter(xs.ravel(), ys.ravel(), c=colours, s=10, linewidths=0)
+    axes.set_yticks(np.arange(len(order)), names)
     axes.set_ylim(-0.6, len(order) - 0.4)
     axes.set_xlabel("SHAP value (impact on the label's output)")
-    axes.set_title(f"{label_name}: SHAP values per feature")
+    axes.set_title(f"{label_name}: SHAP values per feature", y=1.0)
     colourbar = figure.colorbar(
-        ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colormap), ax=axes, aspect=40
+        ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colormap), cax=colourbar_axes
     )
     colourbar.set_ticks([0.0, 1.0], labels=["low", "high"])
     colourbar.set_label("feature value")
@@ -134,7 +147,6 @@ def waterfall_chart(
     data_row = _check_matrix(data_row[None, :], "data_row", len(feature_names), allow_nan=True)[0]
     if max_features < 2:
         raise ValueError(f"max_features must be at least 2; got {max_features!r}")
-    from matplotlib.figure import Figure
 
     # Largest |value| first; pool the tail into one bar.
     order = list(np.argsort(-np.abs(values_row), kind="stable"))
@@ -149,8 +161,7 @@ def waterfall_chart(
     names, contributions = names[::-1], contributions[::-1]
     starts = float(base_value) + np.concatenate([[0.0], np.cumsum(contributions)[:-1]])
     output = float(base_value) + sum(contributions)
-    figure = Figure(figsize=(7.5, 1.5 + 0.4 * len(names)), layout="constrained")
-    axes = figure.add_subplot()
+    figure, axes, _ = _figure_and_axes(7.5, 0.4 * len(names) + 0.5, left=_tick_room(names))
     colours = [_POSITIVE_COLOUR if value >= 0 else _NEGATIVE_COLOUR for value in contributions]
     axes.barh(np.arange(len(names)), contributions, left=starts, color=colours)
     for row, (start, value) in enumerate(zip(starts, contributions, strict=True)):
@@ -166,7 +177,7 @@ def waterfall_chart(
     axes.axvline(output, color="0.2", linestyle="-", linewidth=0.8)
     axes.set_yticks(np.arange(len(names)), names)
     axes.set_xlabel(f"model output (base {float(base_value):.3g} -> {output:.3g})")
-    axes.set_title(f"{label_name}: contributions for one row")
+    axes.set_title(f"{label_name}: contributions for one row", y=1.0)
     # Bars pin the x limits to their left edges unless sticky edges are off.
     axes.use_sticky_edges = False
     axes.margins(x=0.15)
@@ -194,28 +205,86 @@ def heatmap_chart(
             f"values must have shape (n, {len(feature_names)}, {len(label_names)}) to match the "
             f"names; got {values.shape!r}"
         )
-    from matplotlib.figure import Figure
-
     grid = np.abs(values).mean(axis=0).T
     order = np.argsort(-grid.sum(axis=0), kind="stable")[:max_features]
-    figure = Figure(
-        figsize=(2.5 + 0.25 * len(order), 1.8 + 0.3 * len(label_names)), layout="constrained"
+    columns = [feature_names[i] for i in order]
+    left = _tick_room(label_names)
+    figure, axes, colourbar_axes = _figure_and_axes(
+        left + 0.25 * len(order) + _COLOURBAR_INCHES + _RIGHT_INCHES,
+        0.3 * len(label_names),
+        left=left,
+        bottom=_tick_room(columns),
+        colourbar=True,
     )
-    axes = figure.add_subplot()
     image = axes.imshow(grid[:, order], aspect="auto", cmap="viridis", interpolation="nearest")
-    axes.set_xticks(np.arange(len(order)), [feature_names[i] for i in order], rotation=90)
+    axes.set_xticks(np.arange(len(order)), columns, rotation=90)
     axes.set_yticks(np.arange(len(label_names)), list(label_names))
-    axes.set_title("mean |SHAP value| per label and feature")
-    figure.colorbar(image, ax=axes, label="mean |SHAP value|")
+    axes.set_title("mean |SHAP value| per label and feature", y=1.0)
+    figure.colorbar(image, cax=colourbar_axes, label="mean |SHAP value|")
     return figure
 
 
-def save_figure(figure: Figure, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write a figure as PNG (creating parent folders) and return the path."""
+def save_figure(figure: Figure, path: str | Path, *, dpi: int = 100) -> Path:
+    """Write a figure as PNG (creating parent folders) and return the path.
+
+    The file is written under a temporary name and renamed: a file that exists is whole.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=dpi)
+    partial = path.with_name(path.name + ".partial")
+    figure.savefig(partial, format="png", dpi=dpi)
+    os.replace(partial, path)
     return path
+
+
+def _figure_and_axes(
+    width: float,
+    plot_height: float,
+    *,
+    left: float,
+    bottom: float = _XLABEL_INCHES,
+    colourbar: bool = False,
+) -> tuple[Figure, Axes, Axes | None]:
+    """A figure whose one plot is ``plot_height`` inches tall, inset by margins in inches
+    (``left`` measured from the tick labels), with a colour bar's axes on its right when
+    asked.
+
+    The margins are measured rather than found by a layout engine, which draws every
+    figure once more to measure it, doubling the time to save a chart.
+    """
+    from matplotlib.figure import Figure
+
+    right = _RIGHT_INCHES + (_COLOURBAR_INCHES if colourbar else 0.0)
+    width = max(width, left + right + _MIN_PLOT_INCHES)
+    height = plot_height + bottom + _TITLE_INCHES
+    figure = Figure(figsize=(width, height))
+    box = (left / width, bottom / height, (width - left - right) / width, plot_height / height)
+    axes = figure.add_axes(box)
+    colourbar_axes = None
+    if colourbar:
+        colourbar_axes = figure.add_axes(
+            ((width - right + 0.15) / width, box[1], _COLOURBAR_BAR_INCHES / width, box[3])
+        )
+    return figure, axes, colourbar_axes
+
+
+def _tick_room(labels: Sequence[str]) -> float:
+    """Inches the widest tick label takes beside its axis, tick and padding included."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    # Measured at the resolution charts are saved at, with a margin for other ones: glyph
+    # widths do not scale exactly with the resolution.
+    renderer = RendererAgg(1, 1, _MEASURE_DPI)
+    font = FontProperties(size=_TICK_POINTS)
+    widest = max(
+        (
+            renderer.get_text_width_height_descent(str(label), font, ismath=False)[0]
+            for label in labels
+        ),
+        default=0.0,
+    )
+    return 1.06 * widest / _MEASURE_DPI + _TICK_PAD_POINTS / 72 + _EDGE_INCHES
 
 
 def _swarm_offsets(xs: np.ndarray, width: float = 0.4, bins: int = 80) -> np.ndarray:

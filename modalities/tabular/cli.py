@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from labelshap.arguments import integer_at_least, share
 from labelshap.jobs import positions_from
 from labelshap.sources import iter_records
 
@@ -50,7 +51,10 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--masker", choices=sorted(MASKERS), default="independent")
     parser.add_argument(
-        "--summarize", type=int, help="summarise the background to K k-means centres"
+        "--summarize",
+        type=integer_at_least(1),
+        metavar="K",
+        help="summarise the background to K k-means centres",
     )
     parser.add_argument(
         "--schema",
@@ -65,15 +69,20 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="report this feature's share of each label's attribution (repeatable)",
     )
-    parser.add_argument("--top", type=int, default=3, help="drivers per label in the audit")
+    parser.add_argument(
+        "--top", type=integer_at_least(1), default=3, help="drivers per label in the audit"
+    )
     parser.add_argument(
         "--flag-share",
-        type=float,
+        type=share,
         default=0.9,
         help="flag a feature among the top drivers of at least this share of labels",
     )
     parser.add_argument(
-        "--waterfall-row", type=int, default=0, help="row drawn in the waterfall charts"
+        "--waterfall-row",
+        type=integer_at_least(0),
+        default=0,
+        help="row drawn in the waterfall charts",
     )
     parser.add_argument(
         "--id-column",
@@ -96,6 +105,12 @@ def run_explain(args: argparse.Namespace) -> int:
             f"rows file {str(args.rows)!r} has suffix {args.rows.suffix!r}; accepted: a .csv "
             "file with a header line of column names"
         )
+    total = count_records(args.rows)
+    if not total:
+        raise ValueError(
+            f"no inputs: rows file {str(args.rows)!r} holds no rows after its header line; "
+            "accepted: a .csv file of a header line and at least one row of numbers"
+        )
     explainer = build_explainer(args)
     masker = explainer.masker
     unknown = [name for name in args.sensitive or () if name not in masker.feature_names]
@@ -111,8 +126,6 @@ def run_explain(args: argparse.Namespace) -> int:
             f"{read_header(args.rows)!r}"
         )
     check_columns(header, masker.column_names, "rows")
-    if args.waterfall_row < 0:
-        raise ValueError(f"--waterfall-row {args.waterfall_row} must be 0 or more")
 
     def finish(store: Any) -> None:
         explanation = load_explanation(store.folder)
@@ -135,7 +148,7 @@ def run_explain(args: argparse.Namespace) -> int:
         explainer,
         positions_from(row_sources(args.rows, args.id_column)),
         labels=label_selection(args),
-        total=count_records(args.rows),
+        total=total,
         finish=finish,
     )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +20,12 @@ from .charts import bar_chart, beeswarm_chart, heatmap_chart, save_figure, water
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["TabularExplanation"]
+__all__ = ["AUDIT_JSON", "TabularExplanation"]
+
+logger = logging.getLogger(__name__)
+
+# The audit's record beside audit.csv and audit.md: its options and the rows it covers.
+AUDIT_JSON = "audit.json"
 
 # Labels that get a bar chart in the report: the most often selected ones.
 _REPORT_BAR_LABELS = 4
@@ -35,8 +42,10 @@ class TabularExplanation(Explanation):
     ``beeswarm`` and, one row at a time, ``waterfall``.
     """
 
-    # Tabular charts are aggregates, cheap at any row count: the notebook shows every row.
+    # Tabular charts are aggregates, cheap at any row count: the notebook shows every row,
+    # and the report every row of a store, as its audit.md covers.
     _REPR_MAX_ITEMS = 100_000
+    _REPORT_MAX_ITEMS = None
 
     @property
     def names(self) -> list[str]:
@@ -141,17 +150,28 @@ class TabularExplanation(Explanation):
         *,
         flag_share: float = 0.9,
     ) -> AuditResult:
-        """Write the audit as ``audit.csv`` and ``audit.md`` into ``out_dir``; return it."""
+        """Write the audit as ``audit.csv``, ``audit.md`` and ``audit.json`` (the same
+        table, with the options and the number of rows it covers) into ``out_dir``."""
         out_dir = Path(out_dir)
         result = self.audit(top, sensitive, flag_share=flag_share)
         result.to_csv(out_dir / "audit.csv")
         (out_dir / "audit.md").write_text(result.to_markdown(), encoding="utf-8")
+        record = {"rows": len(self), **result.to_json()}
+        (out_dir / AUDIT_JSON).write_text(json.dumps(record, indent=1), encoding="utf-8")
         return result
 
-    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
-        """HTML fragment for the report and the notebook, over the first ``max_items`` rows:
-        the label x feature heatmap, a bar chart for each of the most selected labels and
-        the audit table. ``titles`` (row names) are unused: every chart covers all rows."""
+    def _report_html(
+        self,
+        max_items: int,
+        *,
+        titles: Sequence[str] | None = None,
+        folder: Path | None = None,
+    ) -> str:
+        """HTML fragment for the report and the notebook, over the first ``max_items`` rows
+        (the report gives every row): the label x feature heatmap, a bar chart for each of
+        the most selected labels and the audit table, with the options of the
+        ``audit.json`` in ``folder`` when there is one, so that it is the table of
+        ``audit.md``. ``titles`` (row names) are unused: every chart covers all rows."""
         from labelshap._html import escape, figure_tag, table
 
         rows = self if len(self) <= max_items else self[:max_items]
@@ -159,10 +179,11 @@ class TabularExplanation(Explanation):
             return '<p class="note">No rows.</p>'
         order = np.lexsort((-rows.scores.mean(axis=0), -rows.selected.sum(axis=0)))
         charted = [rows.label_names[c] for c in order[:_REPORT_BAR_LABELS]]
-        figures = [figure_tag(rows.heatmap(), "mean |value| per label and feature")]
-        figures += [figure_tag(rows.bar(label), f"{label}: mean |value|") for label in charted]
+        heatmap = figure_tag(rows.heatmap(), "mean |value| per label and feature")
+        figures = [figure_tag(rows.bar(label), f"{label}: mean |value|") for label in charted]
 
-        audit = rows.audit()
+        options, source = _audit_options(folder)
+        audit = rows.audit(**options)
         audit_rows = [
             [entry.label, entry.total]
             + [f"{d.feature} ({d.share:.0%}, {d.direction})" for d in entry.drivers]
@@ -171,8 +192,17 @@ class TabularExplanation(Explanation):
         ]
         headers = ["label", "total"] + [f"driver {k}" for k in range(1, audit.top + 1)]
         flagged = ", ".join(audit.flagged) or "none"
+        covered = f"all {len(rows)} rows" if len(rows) == len(self) else f"{len(rows)} rows"
+        if source is not None and source.get("rows") == len(rows):
+            covered += ", the rows and options of audit.md"
+        elif source is not None:
+            covered += (
+                f"; audit.md covers {source.get('rows')} rows: it was written before the "
+                "store held these"
+            )
         return (
-            f'<p class="note">Charts and audit over {len(rows)} of {len(self)} rows.</p>'
+            f'<p class="note">Charts and audit over {escape(covered)}.</p>'
+            f'<div class="figures">{heatmap}</div>'
             f'<div class="grid wide">{"".join(figures)}</div>'
             "<h3>Audit</h3>"
             + table(headers, audit_rows)
@@ -185,6 +215,25 @@ class TabularExplanation(Explanation):
 
     def _name(self, label: str | int) -> str:
         return self.label_names[self._label_column(label)]
+
+
+def _audit_options(folder: Path | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The options of the audit saved in ``folder`` (top, flag share, sensitive names) and
+    its record; the defaults and None when there is none or it cannot be read."""
+    path = None if folder is None else Path(folder) / AUDIT_JSON
+    if path is None or not path.is_file():
+        return {}, None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        options = {
+            "top": int(record["top"]),
+            "flag_share": float(record["flag_share"]),
+            "sensitive": list(record.get("sensitive") or ()),
+        }
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        logger.warning("report: ignored %s: %s", path, err)
+        return {}, None
+    return options, record
 
 
 def _file_name(label: str) -> str:

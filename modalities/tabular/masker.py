@@ -100,7 +100,7 @@ class IndependentMasker(Masker):
             if len(rows) > _LARGE_BACKGROUND:
                 logger.info(
                     "background of %d rows: every evaluation costs %d model rows; "
-                    "summarize=30 would cut that",
+                    "summarize=30 (command line: --summarize 30) would cut that",
                     len(rows),
                     len(rows),
                 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import numbers
 import os
 import sys
@@ -219,7 +220,7 @@ def to_matrix(table: Any, layout: TableLayout, argument: str) -> np.ndarray:
 def read_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     """Read a CSV file of numbers with a header line: ``(column names, (n, C) float64)``.
 
-    An empty cell reads as NaN (refused later by the masker, which names the cell).
+    An empty cell, NaN or an infinity is refused, with its line and column.
 
     Raises:
         FileNotFoundError: If the file does not exist.
@@ -453,20 +454,28 @@ def _check_unique(names: list[str], what: str) -> None:
 
 
 def parse_cell(cell: str, path: Path, line: int, column: str) -> float:
-    """One CSV cell as a number: empty, ``nan`` and ``na`` read as NaN.
+    """One CSV cell as a finite number.
 
     Raises:
-        ValueError: If the cell is not a number (the message names the line and column).
+        ValueError: If the cell is empty, not a number, or NaN or infinite; the message
+            names the file, the line (counting the header as line 1) and the column.
     """
     text = cell.strip()
-    if text == "" or text.lower() in ("nan", "na"):
-        return float("nan")
-    try:
-        return float(text)
-    except ValueError as err:
+    where = f"{str(path)!r} line {line}, column {column!r}"
+    if not text:
         raise ValueError(
-            f"{str(path)!r} line {line}, column {column!r}: {cell!r} is not a number"
-        ) from err
+            f"{where} is empty; accepted: a number (impute or drop missing values first)"
+        )
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise ValueError(f"{where}: {cell!r} is not a number") from err
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{where} holds {text!r}, not a finite number; accepted: finite numbers (impute "
+            "or drop missing values first)"
+        )
+    return value
 
 
 def _is_dataframe(table: Any) -> bool:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from labelshap.arguments import integer_at_least
 from labelshap.jobs import load_store, positions_from
-from labelshap.sources import RECORD_SUFFIXES, iter_records
+from labelshap.sources import RECORD_SUFFIXES, count_records, iter_records
 
-from .masker import HIDE_MODES, LONG_TEXT_MODES
+from .masker import HIDE_MODES, LONG_TEXT_MODES, LongTextWarning
 
 __all__ = ["add_explain_arguments", "build_explainer", "run_explain", "run_demo"]
 
@@ -22,6 +25,7 @@ _DEFAULT_TOP_K = 3
 # Texts drawn in highlights.html at the end of a job (the first ones of the store).
 HIGHLIGHTED_TEXTS = 500
 _TOP_WORDS = 5
+_EMPTY = "is empty; accepted: a text with at least one visible character"
 
 
 def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,10 +61,14 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
         "every window, the score being their mean (default: truncate)",
     )
     parser.add_argument(
-        "--stride", type=int, help="with --long-text window: tokens between window starts"
+        "--stride",
+        type=integer_at_least(1),
+        help="with --long-text window: tokens between window starts",
     )
     parser.add_argument(
-        "--max-length", type=int, help="tokens per model row (default: the model's input)"
+        "--max-length",
+        type=integer_at_least(1),
+        help="tokens per model row (default: the model's input)",
     )
     parser.add_argument(
         "--color",
@@ -84,7 +92,15 @@ def run_explain(args: argparse.Namespace) -> int:
         raise ValueError("give the texts to explain either as TEXT arguments or with --file")
     if args.file is not None and not args.file.is_file():
         raise FileNotFoundError(f"--file {str(args.file)!r} does not exist")
+    total = len(args.texts) if args.file is None else count_records(args.file)
+    if not total:
+        raise ValueError(
+            f"no inputs: --file {str(args.file)!r} holds no texts; accepted: a .jsonl, .csv "
+            "or text file of at least one text"
+        )
     explainer = build_explainer(args)
+    # The tokenizer, --max-length and --stride against the model, before the job starts.
+    explainer.masker.prepare([""], explainer.model)
     selection = label_selection(args)
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
 
@@ -100,14 +116,16 @@ def run_explain(args: argparse.Namespace) -> int:
         page = drawn.save_html(args.out / "highlights.html")
         logger.info("wrote %s (%d texts)", page, len(drawn))
 
-    return run_job_command(
-        args,
-        explainer,
-        positions_from(_text_sources(args.texts, args.file)),
-        labels=TopK(_DEFAULT_TOP_K) if selection is None else selection,
-        on_chunk=on_chunk,
-        finish=finish,
-    )
+    with _long_texts_logged():
+        return run_job_command(
+            args,
+            explainer,
+            positions_from(_text_sources(args.texts, args.file)),
+            labels=TopK(_DEFAULT_TOP_K) if selection is None else selection,
+            total=total,
+            on_chunk=on_chunk,
+            finish=finish,
+        )
 
 
 def build_explainer(args: argparse.Namespace) -> Any:
@@ -139,6 +157,9 @@ def _text_sources(texts: list[str], file: Path | None) -> Iterator[tuple[str, An
     cannot be read is yielded as its error."""
     if file is None:
         for index, text in enumerate(texts):
+            if not text.strip():
+                yield f"text-{index}", ValueError(f"TEXT argument {index + 1} {_EMPTY}")
+                continue
             yield f"text-{index}", text
         return
     if file.suffix.lower() in RECORD_SUFFIXES:
@@ -157,6 +178,10 @@ def _text_sources(texts: list[str], file: Path | None) -> Iterator[tuple[str, An
                     ),
                 )
                 continue
+            if not text.strip():
+                where = where.replace("-", " ")
+                yield item_id, ValueError(f'--file {str(file)!r} {where}: "text" {_EMPTY}')
+                continue
             yield item_id, text
         return
     with file.open("rb") as handle:
@@ -174,6 +199,41 @@ def _text_sources(texts: list[str], file: Path | None) -> Iterator[tuple[str, An
                 continue
             if line.strip():
                 yield where, line
+
+
+@contextlib.contextmanager
+def _long_texts_logged() -> Iterator[None]:
+    """Log the texts cut to the model's length as the command's own lines: at the first,
+    what happens and the option that avoids it; at the end, how many texts it was (a job
+    prepares each text alone, so each warns alone)."""
+    cut: list[LongTextWarning] = []
+    previous = warnings.showwarning
+
+    def show(message: Any, category: Any, *rest: Any) -> None:
+        if not isinstance(message, LongTextWarning):
+            previous(message, category, *rest)
+            return
+        if not cut:
+            logger.warning(
+                "a text is longer than the model's %d tokens: only its first %d text tokens "
+                "are explained (--long-text window explains whole texts)",
+                message.max_length,
+                message.explained_tokens,
+            )
+        cut.append(message)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LongTextWarning)
+        warnings.showwarning = show
+        yield
+    if len(cut) > 1:
+        logger.warning(
+            "%d texts were longer than the model's %d tokens: only their first %d text "
+            "tokens were explained (--long-text window explains whole texts)",
+            sum(message.truncated for message in cut),
+            cut[0].max_length,
+            cut[0].explained_tokens,
+        )
 
 
 def _preview(text: str, width: int = 70) -> str:

@@ -103,6 +103,12 @@ def run_demo(
     started = time.perf_counter()
     explanation = explainer.explain(texts)
     seconds = time.perf_counter() - started
+    # Every label is explained (the cue hit rate reads them all); the ones marked selected
+    # are those drawn, here and by `labelshap report`.
+    drawn = [_labels_to_show(explanation, row, cue_labels[row]) for row in range(len(texts))]
+    explanation.selected = np.array(
+        [[name in labels for name in explanation.label_names] for labels in drawn], dtype=bool
+    ).reshape(explanation.selected.shape)
     explanation.save(out_dir / "explanation")
 
     hits = cue_hit_rate(explanation, cue_labels)
@@ -110,7 +116,7 @@ def run_demo(
     explanation.save_html(
         out_dir / "highlights.html",
         shown,
-        [_labels_to_show(explanation, row, cue_labels[row]) for row in shown],
+        [drawn[row] for row in shown],
         titles=[_title(held_out[chosen[row]], cue_labels[row]) for row in shown],
     )
     for row in shown:

@@ -16,6 +16,9 @@ from .render import ansi_highlights, html_highlights
 
 __all__ = ["TextExplanation", "WordValue"]
 
+# Labels drawn per text in the report at most.
+_REPORT_MAX_LABELS = 5
+
 
 class WordValue(NamedTuple):
     """One word of a text and its value for one label (the sum of its pieces' values)."""
@@ -38,6 +41,8 @@ class TextExplanation(Explanation):
     """
 
     _REPR_MAX_ITEMS = 8
+    # Texts are long: the report draws fewer of them than of images.
+    _REPORT_MAX_ITEMS = 12
 
     def text(self, index: int) -> str:
         """The original text of one input."""
@@ -183,14 +188,34 @@ class TextExplanation(Explanation):
         bounds.append(end)
         return [text[left:right] for left, right in zip(bounds[:-1], bounds[1:], strict=True)]
 
-    def _report_html(self, max_items: int, *, titles: Sequence[str] | None = None) -> str:
+    def _report_html(
+        self,
+        max_items: int,
+        *,
+        titles: Sequence[str] | None = None,
+        folder: Path | None = None,
+    ) -> str:
         """HTML fragment for the report and the notebook: the highlights of the first
-        ``max_items`` texts (see :meth:`html`), headed by ``titles`` (default ``text <i>``)."""
+        ``max_items`` texts (see :meth:`html`), each for the labels selected for it (the
+        best scored first, at most ``_REPORT_MAX_LABELS``), headed by ``titles`` (default
+        ``text <i>``). ``folder`` is unused."""
         rows = list(range(min(len(self), max_items)))
         shown = list(titles[: len(rows)]) if titles is not None else None
-        return (
-            '<p class="note">Red raised the label\'s score, blue lowered it; hover a token for '
-            "its value.</p>" + self.html(rows, page=False, titles=shown)
+        chosen = [self.shown_labels(row) for row in rows]
+        capped = sum(len(labels) > _REPORT_MAX_LABELS for labels in chosen)
+        note = (
+            "Each text once per label selected for it, with the label's score: red words "
+            "push that label's score up, blue words push it down, on one colour scale per "
+            "text; hover a word for its value."
+        )
+        if capped:
+            note += (
+                f" Where more than {_REPORT_MAX_LABELS} labels were selected ({capped} of "
+                f"these texts), the {_REPORT_MAX_LABELS} best scored are drawn."
+            )
+        labels = [names[:_REPORT_MAX_LABELS] for names in chosen]
+        return f'<p class="note">{html_lib.escape(note)}</p>' + (
+            self.html(rows, labels, page=False, titles=shown) if rows else ""
         )
 
     def _offsets(self, index: int) -> np.ndarray:

@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 
     from labelshap.model import LabelModel
 
-__all__ = ["HIDE_MODES", "LONG_TEXT_MODES", "MODEL_INPUTS", "TextBatch", "TextInput", "TextMasker"]
+__all__ = [
+    "HIDE_MODES",
+    "LONG_TEXT_MODES",
+    "MODEL_INPUTS",
+    "LongTextWarning",
+    "TextBatch",
+    "TextInput",
+    "TextMasker",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +46,29 @@ MODEL_INPUTS = ("auto", "ids", "text")
 
 # transformers sets model_max_length to a huge number when a tokenizer declares none.
 _UNSET_LENGTH = 1_000_000
+
+
+class LongTextWarning(UserWarning):
+    """Texts longer than the model reads were cut to their first window.
+
+    Attributes:
+        truncated: How many texts of the call were cut.
+        total: How many texts the call prepared.
+        max_length: Tokens per model row.
+        explained_tokens: Text tokens of the first window, the ones explained.
+    """
+
+    def __init__(self, truncated: int, total: int, max_length: int, explained_tokens: int):
+        super().__init__(
+            f"{truncated} of {total} texts are longer than the model's {max_length} tokens; "
+            f"only their first {explained_tokens} text tokens are explained (the result's "
+            "extras['explained_range'] holds the characters explained). Pass "
+            "long_text='window' (command line: --long-text window) to explain whole texts."
+        )
+        self.truncated = truncated
+        self.total = total
+        self.max_length = max_length
+        self.explained_tokens = explained_tokens
 
 
 class TextMasker(Masker):
@@ -170,11 +201,12 @@ class TextMasker(Masker):
             truncated = [d for d in documents if d.truncated]
             if truncated:
                 warnings.warn(
-                    f"{len(truncated)} of {len(texts)} texts are longer than the model's "
-                    f"{layout.max_length} tokens; only their first "
-                    f"{truncated[0].windows[0][1]} text tokens are explained (the result's "
-                    "extras['explained_range'] holds the characters explained). Pass "
-                    "long_text='window' to explain whole texts.",
+                    LongTextWarning(
+                        len(truncated),
+                        len(texts),
+                        layout.max_length,
+                        truncated[0].windows[0][1],
+                    ),
                     stacklevel=2,
                 )
         return TextBatch(texts, layout)
@@ -276,7 +308,7 @@ class TextMasker(Masker):
         if declared is not None and length > declared:
             raise ValueError(
                 f"max_length={length!r} exceeds the model's input length {declared}; "
-                f"accepted: at most {declared}"
+                f"accepted: at most {declared} (command line: --max-length)"
             )
         if self.tokenizer.pad_token_id is None:
             raise ValueError(
@@ -294,12 +326,14 @@ class TextMasker(Masker):
         if budget < 1:
             raise ValueError(
                 f"max_length={layout.max_length!r} leaves no room for text after the "
-                f"tokenizer's {special} special tokens; accepted: more than {special}"
+                f"tokenizer's {special} special tokens; accepted: more than {special} "
+                "(command line: --max-length)"
             )
         if self.long_text == "window" and self.stride is not None and self.stride > budget:
             raise ValueError(
                 f"stride={self.stride!r} exceeds the {budget} text tokens of a window, so "
-                f"tokens between windows would be left out; accepted: at most {budget}"
+                f"tokens between windows would be left out; accepted: at most {budget} "
+                "(command line: --stride)"
             )
         return layout
 

@@ -127,7 +127,7 @@ def html_highlights(
         lines.append(
             '<div style="margin: 0 0 0.6em 0; line-height: 1.6">'
             f'<span style="font-family: sans-serif; font-weight: bold">{html.escape(str(name))}'
-            f'</span> <span style="font-family: sans-serif; color: #555">{scores[label]:.3f}'
+            f'</span> <span style="font-family: sans-serif; color: #555">score {scores[label]:.3f}'
             '</span> <span style="font-family: monospace; white-space: pre-wrap">'
             f"{''.join(parts)}</span></div>"
         )

@@ -217,7 +217,9 @@ def test_a_ray_job_killed_by_sigkill_resumes_like_a_local_job(ray_address, saved
     ids = [item for shard in manifest["shards"] for item in shard["ids"]]
     assert len(ids) == len(set(ids)) == N_ROWS
     assert manifest["shards"][: len(done_at_kill["shards"])] == done_at_kill["shards"]
-    assert [run["explained"] for run in manifest["timing"]["runs"]] == [N_ROWS - len(done_ids)]
+    runs = manifest["timing"]["runs"]
+    assert [run["explained"] for run in runs] == [len(done_ids), N_ROWS - len(done_ids)]
+    assert [run["status"] for run in runs] == ["interrupted", "completed"]
     assert [record["id"] for record in manifest["failures"]] == [f"line-{N_ROWS + 2}"]
 
     # The same command, local and never interrupted: the same store, bit for bit.

@@ -122,6 +122,37 @@ def test_an_interrupted_job_resumes_without_redoing_or_losing_an_item(setup, ref
     np.testing.assert_array_equal(stored.values, reference.values)
     runs = json.loads((tmp_path / "manifest.json").read_text())["timing"]["runs"]
     assert [(run["explained"], run["skipped"]) for run in runs] == [(6, 0), (7, 6)]
+    assert [run["status"] for run in runs] == ["interrupted", "completed"]
+
+
+def test_a_run_is_recorded_from_its_start_so_a_killed_run_shows_as_interrupted(
+    setup, reference, tmp_path
+):
+    explainer, rows = setup
+    manifest = tmp_path / "manifest.json"
+    on_disk = []
+
+    # What each chunk leaves on disk is what a SIGKILL right after it would leave.
+    run_job(
+        explainer,
+        items_of(rows),
+        tmp_path,
+        chunk_size=5,
+        progress=False,
+        on_chunk=lambda result: on_disk.append(manifest.read_text()),
+    )
+    killed = json.loads(on_disk[1])
+    manifest.write_text(on_disk[1])
+    resumed = run_job(explainer, items_of(rows), tmp_path, chunk_size=5, progress=False)
+
+    (running,) = killed["timing"]["runs"]
+    assert running["status"] == "running"
+    assert running["explained"] == sum(len(shard["ids"]) for shard in killed["shards"]) == 10
+    runs = json.loads(manifest.read_text())["timing"]["runs"]
+    assert [run["status"] for run in runs] == ["interrupted", "completed"]
+    assert [(run["explained"], run["skipped"]) for run in runs] == [(10, 0), (3, 10)]
+    assert (resumed.explained, resumed.skipped) == (3, 10)
+    np.testing.assert_array_equal(load_store(tmp_path).values, reference.values)
 
 
 def test_a_bad_item_is_recorded_and_the_job_goes_on(setup, reference, tmp_path):
@@ -312,7 +343,9 @@ def test_a_job_killed_by_sigkill_resumes_with_every_item_once(saved_job, tmp_pat
     assert sorted(ids) == sorted(f"line-{line}" for line in range(2, N_ROWS + 2))
     assert len(ids) == len(set(ids))
     assert manifest["shards"][: len(done_at_kill["shards"])] == done_at_kill["shards"]
-    assert [run["explained"] for run in manifest["timing"]["runs"]] == [N_ROWS - len(done_ids)]
+    runs = manifest["timing"]["runs"]
+    assert [run["explained"] for run in runs] == [len(done_ids), N_ROWS - len(done_ids)]
+    assert [run["status"] for run in runs] == ["interrupted", "completed"]
 
     # The same command into a fresh folder, never interrupted: the same values, bit for bit.
     clean = tmp_path / "clean"

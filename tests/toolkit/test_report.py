@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from labelshap import Explainer, LabelModel, TopK
+from labelshap.explanation import concatenate
 from labelshap.report import add_report_arguments, run_report, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,8 +33,58 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Table cells that reach past the panel holding them, or past a box that hides its overflow.
+CLIPPED_CELLS = """() => Array.from(document.querySelectorAll(".panel td, .panel th")).filter(
+  cell => {
+    let right = cell.closest(".panel").getBoundingClientRect().right;
+    for (let node = cell.parentElement; node; node = node.parentElement) {
+      if (getComputedStyle(node).overflowX !== "visible") {
+        right = Math.min(right, node.getBoundingClientRect().right);
+      }
+    }
+    return cell.getBoundingClientRect().right > right + 1;
+  }).map(cell => cell.textContent)"""
+TEXT_BLOCK = '<section style="margin: 0 0 1.6em 0">'
 PNG_IMAGE = re.compile(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"')
 FAILURE = "could not decode <image> & 'friends'"
+HOST = platform.node()
+# A job's runs: one stopped by an exception, one killed (SIGKILL) with its process gone,
+# one that finished.
+RUNS = [
+    {
+        "started": "2026-01-01T10:00:00+00:00",
+        "seconds": 1.0,
+        "host": HOST,
+        "pid": 1,
+        "explained": 2,
+        "skipped": 0,
+        "failed": 0,
+        "failed_before": 0,
+        "status": "interrupted",
+    },
+    {
+        "started": "2026-01-01T11:00:00+00:00",
+        "seconds": 0.5,
+        "host": HOST,
+        "pid": None,
+        "explained": 1,
+        "skipped": 2,
+        "failed": 1,
+        "failed_before": 0,
+        "status": "running",
+    },
+    {
+        "started": "2026-01-01T12:00:00+00:00",
+        "seconds": 1.0,
+        "host": HOST,
+        "pid": 1,
+        "explained": 2,
+        "skipped": 3,
+        "failed": 0,
+        "failed_before": 1,
+        "status": "completed",
+    },
+]
 TABULAR_NAMES = ["count", "age", "visits", "score", "days", "rank"]
 
 
@@ -78,6 +131,8 @@ def results(image_label_model, images_factory, text_tokenizers, text_label_model
 def job_store(results, tmp_path_factory):
     """A batch job's store written by hand: 5 images in shards of 3 and 2, one failure."""
     folder = tmp_path_factory.mktemp("job")
+    runs = [dict(run) for run in RUNS]
+    runs[1]["pid"] = dead_pid()
     image = results["image"]
     ids = [f"photo-{i}.png" for i in range(len(image))]
     shards = []
@@ -89,11 +144,26 @@ def job_store(results, tmp_path_factory):
         "format": "labelshap-job",
         "version": 1,
         "modality": "image",
-        "settings": {"model": "model.keras", "algorithm": "auto", "max_evals": 100, "seed": 0},
+        "settings": {
+            "model": "model.keras",
+            "algorithm": "auto",
+            "max_evals": 100,
+            "seed": 0,
+            "labels": ["a", "b", "c", "d"],
+            "space": None,
+            "resize": False,
+            "masker": {"segmentation": "grid", "cell": 4},
+            "images": [f"/data/a/rather/long/folder/of/images/photo-{i}.png" for i in range(5)],
+        },
         "shards": shards,
         "failures": [{"id": "broken.png", "error": FAILURE}],
-        "timing": {"seconds": 2.5, "items": 5, "runs": [{"seconds": 2.5, "items": 5}]},
-        "quality": {"mean_average_precision": 0.75, "average_precision": {"a": 0.5, "b": 1.0}},
+        "timing": {"seconds": 2.5, "items": 5, "runs": runs},
+        "quality": {
+            "mean_average_precision": 0.75,
+            "average_precision": {"a": 0.5, "b": 1.0},
+            "activity_baseline_average_precision": {"a": 0.123456, "b": 0.987654},
+            "per_label_average_precision_on_the_held_out_split": {"a": 0.5, "b": 1.0},
+        },
     }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
@@ -122,6 +192,22 @@ def demo_folder(results, tmp_path_factory):
         summary = json.dumps(summaries[name])
         (folder / name / "summary.json").write_text(summary, encoding="utf-8")
     return folder
+
+
+def dead_pid() -> int:
+    """The id of a process of this host that has ended."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    return ended.pid
+
+
+def panel(page: str, title: str) -> str:
+    """The HTML of one panel of the first section, from its heading to the next panel."""
+    return page.split(f"<h3>{title}</h3>", 1)[1].split('<div class="panel', 1)[0]
+
+
+def cells(row_html: str) -> list[str]:
+    return re.findall(r"<td[^>]*>(.*?)</td>", row_html)
 
 
 def external_references(page: str) -> list[str]:
@@ -265,6 +351,123 @@ _FIELDS = (
 )
 
 
+def test_image_pictures_draw_each_images_selected_labels_with_their_scores(results, job_store):
+    image = results["image"]
+
+    page = write_report(job_store).read_text(encoding="utf-8")
+
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page)
+    expected = []
+    for row in range(len(image)):
+        chosen = sorted(np.flatnonzero(image.selected[row]), key=lambda c: -image.scores[row, c])
+        drawn = ", ".join(
+            f"{image.label_names[c]} (score {image.scores[row, c]:.3f})" for c in chosen
+        )
+        expected.append(f"photo-{row}.png: {drawn}")
+    assert captions == expected
+    assert "red regions push that label&#x27;s score up, blue regions push it down" in page
+    assert "All 5 images." in page
+
+
+def test_an_image_with_more_labels_selected_than_drawn_shows_its_best_scored(
+    image_label_model, images_factory, tmp_path, monkeypatch
+):
+    import labelshap.modalities.image.explanation as image_module
+    from labelshap.modalities.image import ImageMasker
+
+    monkeypatch.setattr(image_module, "_REPORT_MAX_LABELS", 2)
+    explainer = Explainer(image_label_model, ImageMasker("grid", cell=4), max_evals=60)
+    image = explainer.explain(images_factory(2, size=16, seed=6))  # all 4 labels selected
+    image.save(tmp_path / "explanation")
+
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page)
+    for row, caption in enumerate(captions):
+        best = np.argsort(-image.scores[row], kind="stable")[:2]
+        names = [f"{image.label_names[c]} (score {image.scores[row, c]:.3f})" for c in best]
+        assert caption == f"image {row}: {', '.join(names)}"
+    assert "Where more than 2 labels were selected (2 of these images)" in page
+
+
+def test_text_pictures_show_the_first_texts_with_their_selected_labels(results, tmp_path):
+    text = results["text"]
+    many = concatenate([text] * 5)  # 15 texts, 2 labels selected for each
+    many.save(tmp_path / "explanation")
+
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+    two = write_report(tmp_path, out=tmp_path / "two.html", max_items=2).read_text()
+
+    assert page.count(TEXT_BLOCK) == 12
+    assert "The first 12 of 15 texts" in page
+    drawn = re.findall(r'font-weight: bold">(.*?)</span>', page)
+    expected = []
+    for row in range(12):
+        chosen = np.flatnonzero(many.selected[row])
+        expected += [many.label_names[c] for c in chosen[np.argsort(-many.scores[row, chosen])]]
+    assert drawn == expected
+    assert two.count(TEXT_BLOCK) == 2 and "The first 2 of 15 texts" in two
+
+
+def test_settings_read_as_words_and_small_tables_not_json(job_store):
+    page = write_report(job_store).read_text(encoding="utf-8")
+
+    settings = panel(page, "Settings")
+
+    assert "<td>labels</td><td>a, b, c, d</td>" in settings
+    assert "<td>space</td><td>\u2014</td>" in settings
+    assert "<td>resize</td><td>no</td>" in settings
+    assert "<td>segmentation</td><td>grid</td>" in settings  # the masker's own table
+    assert "/photo-0.png, " in settings and "\u2026 (5 in all)</td>" in settings  # cut short
+    for raw in ("null", "[&quot;", "{&quot;", '["', '{"', "None", "False"):
+        assert raw not in settings
+
+
+def test_a_killed_run_shows_as_interrupted_in_the_runs_table(job_store):
+    page = write_report(job_store).read_text(encoding="utf-8")
+
+    runs = panel(page, "Runs")
+    rows = re.findall(r"<tr>(<td.*?)</tr>", runs)
+
+    header = re.findall(r"<th>(.*?)</th>", runs)
+    assert [name.replace("<wbr>", "") for name in header[:4]] == [
+        "run",
+        "status",
+        "started",
+        "seconds",
+    ]
+    assert [cells(row)[1] for row in rows] == ["interrupted", "interrupted", "completed"]
+    assert [cells(row)[4] for row in rows] == ["2", "1", "2"]  # explained
+    assert "pid" not in header
+
+
+def test_the_tabular_audit_covers_every_row_of_the_store_as_audit_md_does(tmp_path):
+    from labelshap.jobs import load_store, positions_from, run_job
+    from labelshap.modalities.tabular import IndependentMasker
+
+    rng = np.random.default_rng(4)
+    masker = IndependentMasker(rng.normal(size=(10, 6)), feature_names=TABULAR_NAMES)
+    model = LabelModel(make_mlp(seed=2), ["drama", "comedy", "horror"], batch_size=512)
+    explainer = Explainer(model, masker, algorithm="exact", max_evals=64)
+    rows = rng.normal(size=(30, 6)) * np.linspace(0.2, 3.0, 30)[:, None]
+    run_job(explainer, positions_from(enumerate(rows)), tmp_path, chunk_size=10, progress=False)
+    load_store(tmp_path).save_audit(tmp_path, top=2)  # what `explain tabular` writes
+
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+
+    audit = page.split("<h3>Audit</h3>", 1)[1].split("</table>", 1)[0]
+    reported = [cells(row) for row in re.findall(r"<tr>(<td.*?)</tr>", audit)]
+    markdown = (tmp_path / "audit.md").read_text(encoding="utf-8").splitlines()[2:5]
+    written = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown]
+    assert [row[0] for row in reported] == [row[0] for row in written]
+    for report_row, markdown_row in zip(reported, written, strict=True):
+        assert len(report_row) == 2 + 2  # label, total and the 2 drivers of audit.md
+        assert [cell.split(" (")[0] for cell in report_row[2:]] == [
+            cell.split(" (")[0] for cell in markdown_row[2:]
+        ]
+    assert "Charts and audit over all 30 rows, the rows and options of audit.md" in page
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM}")
 @pytest.mark.parametrize("layout", ["job_store", "demo_folder"])
 def test_the_report_renders_in_chromium_without_errors(layout, request, tmp_path):
@@ -287,6 +490,7 @@ def test_the_report_renders_in_chromium_without_errors(layout, request, tmp_path
             images = page.eval_on_selector_all(
                 "img", "nodes => nodes.map(n => n.complete && n.naturalWidth > 0)"
             )
+            clipped = page.evaluate(CLIPPED_CELLS)
             headings = page.locator("h2").all_inner_texts()
             screenshot = tmp_path / f"report-{layout}.png"
             page.screenshot(path=str(screenshot), full_page=True)
@@ -296,6 +500,7 @@ def test_the_report_renders_in_chromium_without_errors(layout, request, tmp_path
     assert problems == []
     assert requests == []
     assert images and all(images)
+    assert clipped == []
     assert headings == (["Image"] if layout == "job_store" else ["Image", "Text", "Tabular"])
     assert screenshot.stat().st_size > 10_000
     if os.environ.get("LABELSHAP_SCREENSHOT_DIR"):

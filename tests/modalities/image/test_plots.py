@@ -11,7 +11,12 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labelshap.modalities.image.plots import VALUES_LABEL, plot_label_overlays, save_figure
+from labelshap.modalities.image.plots import (
+    VALUES_LABEL,
+    OverlayPainter,
+    plot_label_overlays,
+    save_figure,
+)
 
 HEIGHT, WIDTH = 12, 16
 RNG = np.random.default_rng(0)
@@ -151,6 +156,39 @@ def test_segments_add_a_boundary_layer_to_each_label_panel(
         assert len(layers) == 3  # faded image, values, boundaries
         boundaries = layers[2].get_array()
         assert boundaries[..., 3].max() > 0 and boundaries[..., 3].min() == 0
+
+
+def rendered(figure: Figure) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def test_a_reused_figure_draws_what_a_new_figure_draws(image: np.ndarray, segments) -> None:
+    painter = OverlayPainter()
+    other = RNG.random((HEIGHT, WIDTH, 3))
+    values = label_values(2)
+
+    first = painter.draw(other, -3 * label_values(2), ["x", "y"], [0.1, 0.2], segments=segments)
+    again = painter.draw(image, values, ["7", "cat"], [0.98, 0.03], segments=segments)
+    fresh = plot_label_overlays(image, values, ["7", "cat"], [0.98, 0.03], segments=segments)
+
+    assert again is first  # the same layout: the figure is reused
+    np.testing.assert_array_equal(rendered(again), rendered(fresh))
+
+
+def test_the_segment_boundaries_are_those_of_scikit_image(segments: np.ndarray) -> None:
+    from skimage.segmentation import find_boundaries
+
+    from labelshap.modalities.image.plots import _segment_boundaries
+
+    rng = np.random.default_rng(3)
+    for labels in (segments, rng.integers(0, 3, (HEIGHT, WIDTH)), np.zeros((1, 5), int)):
+        expected = find_boundaries(labels, mode="subpixel")
+        layer = _segment_boundaries(labels, labels.shape)
+        np.testing.assert_array_equal(layer[..., 3] > 0, expected)
 
 
 # Errors

@@ -209,3 +209,27 @@ def test_an_unknown_sensitive_feature_is_refused_before_explaining(saved, tmp_pa
     assert main(args) == 2
     assert "--sensitive ['mobil'] are not features" in capsys.readouterr().err
     assert not (tmp_path / "manifest.json").exists()
+
+
+def test_a_job_stopped_before_its_charts_writes_them_over_every_row_when_resumed(
+    saved, tmp_path, monkeypatch
+):
+    args = explain_args(
+        saved, tmp_path, "--chunk-size", "2", "--no-report", str(saved / "rows.csv")
+    )
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(TabularExplanation, "save_charts", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        main(args)
+    monkeypatch.undo()
+    stopped_with = json.loads((tmp_path / "manifest.json").read_text())
+    assert not (tmp_path / "charts").exists()
+
+    assert main(args) == 0
+
+    assert sum(len(shard["ids"]) for shard in stopped_with["shards"]) == 6
+    assert (tmp_path / "charts" / "heatmap.png").is_file()
+    assert json.loads((tmp_path / "audit.json").read_text())["rows"] == 6

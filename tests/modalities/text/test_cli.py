@@ -149,3 +149,26 @@ def test_an_unreadable_line_fails_alone(trained, tmp_path, capsys, bad_line, mes
     assert [record["id"] for record in manifest["failures"]] == ["line-2"]
     assert message in manifest["failures"][0]["error"]
     assert [load_explanation(tmp_path / "out").text(row) for row in range(2)] == ["perl", "python"]
+
+
+def test_a_job_stopped_before_its_page_writes_it_over_every_text_when_resumed(
+    trained, tmp_path, monkeypatch
+):
+    from labelshap.modalities.text.explanation import TextExplanation
+
+    texts = ["a python tool for the desktop", "perl data library", "a game to read"]
+    args = explain_args(trained, tmp_path, "--chunk-size", "1", "--no-report", *texts)
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(TextExplanation, "save_html", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        main(args)
+    monkeypatch.undo()
+    assert not (tmp_path / "highlights.html").exists()
+
+    assert main(args) == 0
+
+    page = (tmp_path / "highlights.html").read_text(encoding="utf-8")
+    assert page.count('<section style="margin: 0 0 1.6em 0">') == len(texts)
