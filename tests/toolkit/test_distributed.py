@@ -19,15 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from job_fixtures import LABELS, NAMES, save_tabular_job, shards_done, tabular_command
 
 from labelshap import Explainer, LabelModel, TopK
 from labelshap.cli import main
 from labelshap.distributed import RayExecutor, run_ray_job
 from labelshap.jobs import Item, load_store, positions_from, run_job
-from labelshap.modalities.tabular import IndependentMasker, write_csv
+from labelshap.modalities.tabular import IndependentMasker
 
-NAMES = ["count", "age", "visits", "score", "days", "rank"]
-LABELS = ["drama", "comedy", "horror"]
 COMPARED = ("values", "base_values", "scores", "selected", "data")
 
 
@@ -41,15 +40,6 @@ def ray_address():
     yield ray.get_runtime_context().gcs_address
     ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     ray.shutdown()
-
-
-def make_mlp(seed: int = 0):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((len(NAMES),), name="features")
-    hidden = keras.layers.Dense(8, activation="tanh")(inputs)
-    return keras.Model(inputs, keras.layers.Dense(len(LABELS), activation="sigmoid")(hidden))
 
 
 def build_explainer(model_path: str, background: np.ndarray, builds: str) -> Explainer:
@@ -66,12 +56,8 @@ def saved(tmp_path_factory):
     """A saved MLP, its background, CSV files for the command line (the last row has a
     cell that is not a number), and 13 rows."""
     folder = tmp_path_factory.mktemp("ray-job")
-    make_mlp(seed=1).save(folder / "model.keras")
-    (folder / "labels.txt").write_text("\n".join(LABELS) + "\n")
     rng = np.random.default_rng(11)
-    background = rng.normal(size=(40, len(NAMES)))
-    write_csv(folder / "background.csv", NAMES, background)
-    write_csv(folder / "rows.csv", NAMES, rng.normal(size=(N_ROWS, len(NAMES))))
+    background = save_tabular_job(folder, N_ROWS, rng)
     with open(folder / "rows.csv", "a", encoding="utf-8") as rows:
         rows.write("1,2,3,not-a-number,5,6\n")
     return folder, background, rng.normal(size=(13, len(NAMES)))
@@ -145,39 +131,6 @@ def test_a_finished_ray_job_resumes_without_starting_ray(saved, tmp_path, monkey
 # A Ray job's driver killed by SIGKILL midway, then started again with the same command.
 
 N_ROWS = 60
-
-
-def tabular_command(folder: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "explain",
-        "tabular",
-        "--model",
-        str(folder / "model.keras"),
-        "--labels",
-        str(folder / "labels.txt"),
-        "--background",
-        str(folder / "background.csv"),
-        "--algorithm",
-        "permutation",
-        "--max-evals",
-        "400",
-        "--chunk-size",
-        "4",
-        "--batch-size",
-        "256",
-        "--no-report",
-        str(folder / "rows.csv"),
-        "--out",
-        str(out),
-        *extra,
-    ]
-
-
-def shards_done(out: Path) -> int:
-    try:
-        return len(json.loads((out / "manifest.json").read_text())["shards"])
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-        return 0
 
 
 @pytest.mark.slow

@@ -16,22 +16,11 @@ import time
 
 import numpy as np
 import pytest
+from job_fixtures import LABELS, NAMES, make_mlp, save_tabular_job, shards_done, tabular_command
 
 from labelshap import Explainer, LabelModel, TopK
 from labelshap.jobs import Item, JobStore, load_store, positions_from, run_job
-from labelshap.modalities.tabular import IndependentMasker, write_csv
-
-NAMES = ["count", "age", "visits", "score", "days", "rank"]
-LABELS = ["drama", "comedy", "horror"]
-
-
-def make_mlp(seed: int = 0):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((len(NAMES),), name="features")
-    hidden = keras.layers.Dense(8, activation="tanh")(inputs)
-    return keras.Model(inputs, keras.layers.Dense(len(LABELS), activation="sigmoid")(hidden))
+from labelshap.modalities.tabular import IndependentMasker
 
 
 @pytest.fixture(scope="module")
@@ -264,47 +253,12 @@ N_ROWS = 120
 @pytest.fixture(scope="module")
 def saved_job(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kill")
-    make_mlp(seed=1).save(folder / "model.keras")
-    (folder / "labels.txt").write_text("\n".join(LABELS) + "\n")
-    rng = np.random.default_rng(11)
-    write_csv(folder / "background.csv", NAMES, rng.normal(size=(40, len(NAMES))))
-    write_csv(folder / "rows.csv", NAMES, rng.normal(size=(N_ROWS, len(NAMES))))
+    save_tabular_job(folder, N_ROWS, np.random.default_rng(11))
     return folder
 
 
 def command(folder, out):
-    return [
-        sys.executable,
-        "-m",
-        "labelshap.cli",
-        "explain",
-        "tabular",
-        "--model",
-        str(folder / "model.keras"),
-        "--labels",
-        str(folder / "labels.txt"),
-        "--background",
-        str(folder / "background.csv"),
-        "--algorithm",
-        "permutation",
-        "--max-evals",
-        "400",
-        "--chunk-size",
-        "4",
-        "--batch-size",
-        "256",
-        "--no-report",
-        str(folder / "rows.csv"),
-        "--out",
-        str(out),
-    ]
-
-
-def shards_done(out):
-    try:
-        return len(json.loads((out / "manifest.json").read_text())["shards"])
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-        return 0
+    return [sys.executable, "-m", "labelshap.cli", *tabular_command(folder, out)]
 
 
 @pytest.mark.slow
