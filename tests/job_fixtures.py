@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +71,25 @@ def shards_done(out: Path) -> int:
         return len(json.loads((out / "manifest.json").read_text())["shards"])
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         return 0
+
+
+def kill_after_shards(command: list[str], out: Path, shards: int) -> list[dict]:
+    """Start ``command``, SIGKILL its process group once ``out`` lists ``shards`` shards
+    (or after 2 minutes), and return the shards the manifest lists at the kill."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    job = subprocess.Popen(
+        command,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while shards_done(out) < shards and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    stderr = job.stderr.read().decode()
+    job.stderr.close()
+    assert job.returncode == -signal.SIGKILL, stderr
+    return json.loads((out / "manifest.json").read_text())["shards"]

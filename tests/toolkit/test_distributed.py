@@ -11,15 +11,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from job_fixtures import LABELS, NAMES, save_tabular_job, shards_done, tabular_command
+from job_fixtures import LABELS, NAMES, kill_after_shards, save_tabular_job, tabular_command
 
 from labelshap import Explainer, LabelModel, TopK
 from labelshap.cli import main
@@ -138,25 +136,9 @@ def test_a_ray_job_killed_by_sigkill_resumes_like_a_local_job(ray_address, saved
     folder, _, _ = saved
     out = tmp_path / "killed"
     cli = [sys.executable, "-m", "labelshap.cli"]
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     on_ray = ["--engine", "ray", "--workers", "2", "--ray-address", ray_address]
-    job = subprocess.Popen(
-        cli + tabular_command(folder, out, *on_ray),
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while shards_done(out) < 1 and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
-    stderr = job.stderr.read().decode()
-    job.stderr.close()
-    assert job.returncode == -signal.SIGKILL, stderr
-    done_at_kill = json.loads((out / "manifest.json").read_text())
-    done_ids = [item for shard in done_at_kill["shards"] for item in shard["ids"]]
+    done_at_kill = kill_after_shards(cli + tabular_command(folder, out, *on_ray), out, 1)
+    done_ids = [item for shard in done_at_kill for item in shard["ids"]]
     assert 4 <= len(done_ids) < N_ROWS, "the job was not killed midway"
 
     # Started again with the same command (in this process, on the same Ray instance).
@@ -169,7 +151,7 @@ def test_a_ray_job_killed_by_sigkill_resumes_like_a_local_job(ray_address, saved
     manifest = json.loads((out / "manifest.json").read_text())
     ids = [item for shard in manifest["shards"] for item in shard["ids"]]
     assert len(ids) == len(set(ids)) == N_ROWS
-    assert manifest["shards"][: len(done_at_kill["shards"])] == done_at_kill["shards"]
+    assert manifest["shards"][: len(done_at_kill)] == done_at_kill
     runs = manifest["timing"]["runs"]
     assert [run["explained"] for run in runs] == [len(done_ids), N_ROWS - len(done_ids)]
     assert [run["status"] for run in runs] == ["interrupted", "completed"]

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from job_fixtures import LABELS, NAMES, make_mlp, save_tabular_job, shards_done, tabular_command
+from job_fixtures import (
+    LABELS,
+    NAMES,
+    kill_after_shards,
+    make_mlp,
+    save_tabular_job,
+    tabular_command,
+)
 
 from labelshap import Explainer, LabelModel, TopK
 from labelshap.jobs import Item, JobStore, load_store, positions_from, run_job
@@ -265,23 +270,8 @@ def command(folder, out):
 def test_a_job_killed_by_sigkill_resumes_with_every_item_once(saved_job, tmp_path):
     out = tmp_path / "killed"
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    job = subprocess.Popen(
-        command(saved_job, out),
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while shards_done(out) < 3 and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
-    stderr = job.stderr.read().decode()
-    job.stderr.close()
-    assert job.returncode == -signal.SIGKILL, stderr
-    done_at_kill = json.loads((out / "manifest.json").read_text())
-    done_ids = [item for shard in done_at_kill["shards"] for item in shard["ids"]]
+    done_at_kill = kill_after_shards(command(saved_job, out), out, 3)
+    done_ids = [item for shard in done_at_kill for item in shard["ids"]]
     assert 3 * 4 <= len(done_ids) < N_ROWS, "the job was not killed midway"
 
     resumed = subprocess.run(
@@ -296,7 +286,7 @@ def test_a_job_killed_by_sigkill_resumes_with_every_item_once(saved_job, tmp_pat
     ids = [item for shard in manifest["shards"] for item in shard["ids"]]
     assert sorted(ids) == sorted(f"line-{line}" for line in range(2, N_ROWS + 2))
     assert len(ids) == len(set(ids))
-    assert manifest["shards"][: len(done_at_kill["shards"])] == done_at_kill["shards"]
+    assert manifest["shards"][: len(done_at_kill)] == done_at_kill
     runs = manifest["timing"]["runs"]
     assert [run["explained"] for run in runs] == [len(done_ids), N_ROWS - len(done_ids)]
     assert [run["status"] for run in runs] == ["interrupted", "completed"]
