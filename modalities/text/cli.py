@@ -113,7 +113,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
     def finish(store: Any) -> None:
         drawn = load_store(store.folder, max_items=HIGHLIGHTED_TEXTS)
-        page = drawn.save_html(args.out / "highlights.html")
+        # Headed by each text's id in the store (its line, or the id its record gave).
+        page = drawn.save_html(args.out / "highlights.html", titles=drawn.info.get("ids"))
         logger.info("wrote %s (%d texts)", page, len(drawn))
 
     with _long_texts_logged():

@@ -82,6 +82,7 @@ def test_explain_text_prints_highlights_and_writes_the_page_and_result(trained, 
     np.testing.assert_allclose(result.values.sum(axis=1), gap, atol=1e-4)
     page = (tmp_path / "highlights.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "desktop" in page
+    assert "text-0" in page and "text-1" in page  # each text headed by its id
     printed = capsys.readouterr().out
     assert "[text-0] a python tool for the desktop" in printed
     assert "python (score" in printed and "\x1b[" not in printed
