@@ -78,6 +78,11 @@ def test_explain_image_writes_overlays_and_the_explanation(trained, tmp_path, ca
     np.testing.assert_allclose(result.values.sum(axis=1), gap, atol=1e-4)
     printed = capsys.readouterr().out
     assert "canvas_0.png" in printed and "canvas_1.png" in printed
+    lines = [text for text in printed.splitlines() if ".png: " in text]
+    for row, line in enumerate(lines):
+        order = np.argsort(-result.scores[row], kind="stable")[:2]  # best scored first
+        expected = ", ".join(f"{result.label_names[c]} {result.scores[row, c]:.3f}" for c in order)
+        assert line.endswith(f": {expected}")
 
 
 def test_explain_image_refuses_a_label_file_of_the_wrong_length(trained, tmp_path, capsys):

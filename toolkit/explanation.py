@@ -267,12 +267,16 @@ class Explanation:
 
 
 def load_explanation(path: str | os.PathLike) -> Explanation:
-    """Read an explanation saved with :meth:`Explanation.save`, or every explanation of a
-    batch job's output folder joined into one."""
-    if Path(path).is_dir() and (Path(path) / "manifest.json").is_file():
+    """Read an explanation saved with :meth:`Explanation.save` (its path with or without
+    a suffix, or a folder holding ``explanation.npz/.json``, as a demo writes), or every
+    explanation of a batch job's output folder joined into one."""
+    folder = Path(path)
+    if folder.is_dir() and (folder / "manifest.json").is_file():
         from .jobs import load_store
 
         return load_store(path)
+    if folder.is_dir():
+        path = folder / "explanation"
     stem = _stem(path)
     meta_path, npz_path = _with_suffix(stem, ".json"), _with_suffix(stem, ".npz")
     for required in (meta_path, npz_path):

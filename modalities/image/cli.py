@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labelshap.arguments import integer_at_least, positive_number
 from labelshap.jobs import positions_from
 from labelshap.sources import RECORD_SUFFIXES, count_records, iter_files, iter_records
@@ -88,9 +90,11 @@ def run_explain(args: argparse.Namespace) -> int:
             return
         explanation.save_overlays(overlays, names=names.add(result.ids))
         for row, item_id in enumerate(result.ids):
+            scores = explanation.scores[row]
+            # Best scored first, as the overlays and the report show them.
             chosen = [
-                f"{label} {explanation.scores[row, c]:.3f}"
-                for c, label in enumerate(explanation.label_names)
+                f"{explanation.label_names[c]} {scores[c]:.3f}"
+                for c in np.argsort(-scores, kind="stable")
                 if explanation.selected[row, c]
             ]
             print(f"{item_id}: {', '.join(chosen)}")

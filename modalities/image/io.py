@@ -150,7 +150,12 @@ def load_images(
 
     batch = np.empty((len(items), *size, channels), dtype=np.float32)
     for index, source in enumerate(items):
-        where = f"sources[{index}] {_describe(source)}"
+        # A file is named by its path alone; an in-memory image by its place as well.
+        where = (
+            _describe(source)
+            if isinstance(source, (str, os.PathLike))
+            else f"sources[{index}] {_describe(source)}"
+        )
         batch[index] = _load_one(source, where, size, channels, resize, scale)
     logger.debug("read %d images into a batch of shape %s", len(items), batch.shape)
     return batch

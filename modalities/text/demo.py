@@ -139,8 +139,8 @@ def run_demo(
             "count": len(explanation),
             "cue_hit_rate": hits["rate"],
             "cue_hit_rate_per_label": hits["per_label"],
-            "cue_documents": hits["documents"],
-            "cue_documents_per_label": hits["documents_per_label"],
+            "cue_pairs": hits["documents"],
+            "cue_pairs_per_label": hits["documents_per_label"],
             "cue_unscored": hits["unscored"],
             "per_label_limit": per_label,
             "top_words": _TOP_WORDS,
@@ -162,7 +162,7 @@ def run_demo(
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     logger.info(
-        "text demo: micro AUC %.3f, cue hit rate %.3f over %d documents, %.1f s",
+        "text demo: micro AUC %.3f, cue hit rate %.3f over %d (description, label) pairs, %.1f s",
         summary["model"]["micro_auc"],
         hits["rate"],
         hits["documents"],

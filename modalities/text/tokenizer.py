@@ -197,7 +197,7 @@ def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
     if not (directory / "tokenizer.json").is_file():
         raise FileNotFoundError(
             f"directory={str(directory)!r} holds no tokenizer.json; expected a folder written "
-            "by save_pretrained"
+            "by save_pretrained, such as a demo's text/tokenizer (command line: --tokenizer)"
         )
     transformers = _import_transformers()
     return transformers.AutoTokenizer.from_pretrained(str(directory), local_files_only=True)

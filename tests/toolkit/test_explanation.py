@@ -333,6 +333,18 @@ def test_image_explanation_comes_back_as_image_explanation(tmp_path):
     )
 
 
+def test_a_folder_holding_an_explanation_loads_it(tmp_path):
+    original = make_explanation()
+    original.save(tmp_path / "tabular" / "explanation")  # as a demo lays out its results
+
+    assert_same_explanation(load_explanation(tmp_path / "tabular"), original)
+
+
+def test_a_folder_without_an_explanation_is_refused_naming_the_file_looked_for(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"explanation\.json' does not exist"):
+        load_explanation(tmp_path)
+
+
 def test_wrong_format_version_is_refused(tmp_path):
     make_explanation().save(tmp_path / "result")
     meta_path = tmp_path / "result.json"
