@@ -25,9 +25,10 @@ def explain_packed(
 
     Each input's algorithm runs in its own thread and calls its ``evaluate`` as usual;
     a call blocks until every still-running input has asked for its next masks, then all
-    requests go to the model together: one array of the inputs' rows (``expand``) whose
-    last column says which input each row belongs to, built into model inputs by the
-    masker's ``group_build`` from the inputs' stacked contexts, in full batches. An
+    requests go to the model together: one array of the inputs' masks whose last column
+    says which input each row belongs to, built into model inputs (``built_rows`` per
+    mask) by the masker's ``group_build`` from the inputs' stacked contexts, in full
+    batches. An
     algorithm that asks once (exact, permutation, kernel, owen-sampling) therefore shares
     every batch with the other inputs; an adaptive one (partition) shares each round.
     Values are the same as explaining the inputs one at a time: the estimation of each
@@ -36,7 +37,7 @@ def explain_packed(
     Args:
         model: The model.
         bound_inputs: Inputs bound by one masker that provides ``group_build``, with
-            contexts of equal shapes.
+            contexts of equal shapes and the same ``built_rows``.
         explain_one: ``explain_one(bound, evaluate, position)`` runs the estimation of
             one input with the given evaluate function and returns its result.
 
@@ -49,22 +50,22 @@ def explain_packed(
         for k in range(len(bound_inputs[0].context))
     )
 
+    built_rows = bound_inputs[0].built_rows
+
     def run_batch(requests: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-        expanded = {
-            position: bound_inputs[position].expand(masks) for position, masks in requests.items()
-        }
-        width = max(rows.shape[1] for rows in expanded.values())
-        packed = np.zeros((sum(len(rows) for rows in expanded.values()), width + 1), np.float32)
+        width = max(masks.shape[1] for masks in requests.values())
+        packed = np.zeros((sum(len(masks) for masks in requests.values()), width + 1), np.float32)
         start = 0
-        for position, rows in expanded.items():
-            packed[start : start + len(rows), : rows.shape[1]] = rows
-            packed[start : start + len(rows), -1] = position
-            start += len(rows)
-        scores = model.predict_masked(packed, group_build, context)
+        for position, masks in requests.items():
+            packed[start : start + len(masks), : masks.shape[1]] = masks
+            packed[start : start + len(masks), -1] = position
+            start += len(masks)
+        scores = model.predict_masked(packed, group_build, context, built_rows=built_rows)
         out, start = {}, 0
-        for position, rows in expanded.items():
-            out[position] = bound_inputs[position].reduce(scores[start : start + len(rows)])
-            start += len(rows)
+        for position, masks in requests.items():
+            stop = start + len(masks) * built_rows
+            out[position] = bound_inputs[position].reduce(scores[start:stop])
+            start = stop
         return out
 
     batcher = _Batcher(len(bound_inputs), run_batch)

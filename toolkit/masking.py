@@ -38,11 +38,15 @@ class MaskedInput:
             (a feature blends towards its fill), for the gradient algorithm; ``None``
             where the masked inputs are not differentiable (token ids).
         group_build: Builds masked copies of several inputs in one call:
-            ``group_build(rows, *stacked_contexts)`` where ``rows`` are :meth:`expand`'s
-            rows of each input, padded with zeros to one width, plus a last column that
-            holds each row's position in the group, and the contexts of the group's
-            inputs are stacked. ``None`` where the masker cannot (inputs are then
-            evaluated one at a time).
+            ``group_build(rows, *stacked_contexts)`` where ``rows`` are the masks of each
+            input, padded with zeros to one width, plus a last column that holds each
+            row's position in the group, and the contexts of the group's inputs are
+            stacked. ``None`` where the masker cannot (inputs are then evaluated one at
+            a time).
+        built_rows: Model rows ``build`` and ``group_build`` make from each mask, on the
+            device (1; a tabular masker makes one per background row, so that only the
+            masks cross from the host). :meth:`reduce` turns them back into one score
+            row per mask.
     """
 
     n_features: int
@@ -55,19 +59,17 @@ class MaskedInput:
     rows_per_mask: int = 1
     soft_build: Callable[..., Any] | None = None
     group_build: Callable[..., Any] | None = None
+    built_rows: int = 1
 
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the input under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``."""
         masks = np.asarray(masks, dtype=np.float32)
-        return self.reduce(model.predict_masked(self.expand(masks), self.build, self.context))
-
-    def expand(self, masks: np.ndarray) -> np.ndarray:
-        """The rows ``build`` and ``group_build`` take for ``masks``: the masks themselves,
-        unless each mask is scored as ``rows_per_mask`` model rows."""
-        return masks
+        scores = model.predict_masked(masks, self.build, self.context, built_rows=self.built_rows)
+        return self.reduce(scores)
 
     def reduce(self, scores: np.ndarray) -> np.ndarray:
-        """The scores of :meth:`expand`'s rows, back to one row per mask."""
+        """``(m * built_rows, n_labels)`` scores of the built rows, back to one row per
+        mask."""
         return scores
 
 

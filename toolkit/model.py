@@ -189,6 +189,7 @@ class LabelModel:
         masks: np.ndarray,
         build: Callable[..., Any],
         context: tuple[Any, ...],
+        built_rows: int = 1,
     ) -> np.ndarray:
         """Score inputs that are built from masks, on the device, in fixed-size batches.
 
@@ -202,9 +203,11 @@ class LabelModel:
                 model's input batch. It must be the same function object across calls so
                 that it is compiled once.
             context: Tensors the build function needs (the input, the fill values, ...).
+            built_rows: Model rows ``build`` makes from each mask (a batch then holds
+                ``batch_size // built_rows`` masks).
 
         Returns:
-            ``(m, n_labels)`` float64 scores in the explanation space.
+            ``(m * built_rows, n_labels)`` float64 scores in the explanation space.
         """
         masks = np.asarray(masks, dtype=np.float32)
         row_bytes = self._masked_row_bytes(masks, build, context)
@@ -212,9 +215,9 @@ class LabelModel:
             # Built on the host one batch at a time, never all masked inputs at once.
             def call_host(start: int, stop: int, _: int) -> np.ndarray:
                 built = np.asarray(build(masks[start:stop], *context))
-                return self._check_output(self._callable(built), stop - start)
+                return self._check_output(self._callable(built), (stop - start) * built_rows)
 
-            outputs = self._run_batches(len(masks), row_bytes, call_host, pad=False)
+            outputs = self._run_batches(len(masks), row_bytes, call_host, built_rows, pad=False)
             return self._to_space(np.concatenate(outputs) if outputs else self._empty())
         import tensorflow as tf
 
@@ -222,9 +225,10 @@ class LabelModel:
 
         def call(start: int, stop: int, padded_size: int) -> np.ndarray:
             padded = tf.convert_to_tensor(_pad_rows(masks[start:stop], padded_size))
-            return self._check_output(function(padded, *context), padded_size)[: stop - start]
+            scores = self._check_output(function(padded, *context), padded_size * built_rows)
+            return scores[: (stop - start) * built_rows]
 
-        outputs = self._run_batches(len(masks), row_bytes, call)
+        outputs = self._run_batches(len(masks), row_bytes, call, built_rows)
         return self._to_space(np.concatenate(outputs) if outputs else self._empty())
 
     def mask_gradients(
@@ -302,25 +306,29 @@ class LabelModel:
             size *= 2
         return min(size, self.batch_size if limit is None else limit)
 
-    def _rows_per_call(self, row_bytes: int) -> int:
-        """Rows one call may hold: ``batch_size``, fewer where the rows are large."""
+    def _rows_per_call(self, row_bytes: int, unit_rows: int = 1) -> int:
+        """Units of ``unit_rows`` model rows (and ``row_bytes`` of input) one call may hold:
+        ``batch_size`` rows, fewer where the rows are large."""
+        units = max(1, self.batch_size // unit_rows)
         if self.max_batch_bytes is None or row_bytes <= 0:
-            return self.batch_size
-        return max(1, min(self.batch_size, self.max_batch_bytes // row_bytes))
+            return units
+        return max(1, min(units, self.max_batch_bytes // row_bytes))
 
     def _run_batches(
         self,
         n_rows: int,
         row_bytes: int,
         call: Callable[[int, int, int], Any],
+        unit_rows: int = 1,
         *,
         pad: bool = True,
     ) -> list[Any]:
         """Run ``call(start, stop, call_rows)`` over consecutive batches of ``n_rows`` rows.
 
         ``call_rows`` is the number of rows the call sends: ``stop - start``, padded by
-        :meth:`_padded_size` where ``pad``. A call that runs out of memory halves the
-        batch size and is retried from the same row; finished batches are kept.
+        :meth:`_padded_size` where ``pad``. Each row sent makes ``unit_rows`` model rows
+        (and ``row_bytes`` of input). A call that runs out of memory halves the batch
+        size and is retried from the same row; finished batches are kept.
 
         Raises:
             MemoryError: If one row alone does not fit.
@@ -328,13 +336,16 @@ class LabelModel:
         out_of_memory = _out_of_memory_errors()
         outputs, start = [], 0
         while start < n_rows:
-            limit = self._rows_per_call(row_bytes)
+            limit = self._rows_per_call(row_bytes, unit_rows)
             stop = min(start + limit, n_rows)
-            call_rows = self._padded_size(stop - start, limit) if pad else stop - start
+            call_rows = stop - start
+            if pad:  # padded in model rows, so that a unit of many rows wastes few
+                padded = self._padded_size(call_rows * unit_rows, limit * unit_rows)
+                call_rows = min(limit, -(-padded // unit_rows))
             try:
                 outputs.append(call(start, stop, call_rows))
             except out_of_memory as err:
-                self._halve_batch_size(call_rows, row_bytes, err)
+                self._halve_batch_size(call_rows * unit_rows, row_bytes, err)
                 continue
             start = stop
         return outputs

@@ -177,6 +177,7 @@ class IndependentMasker(Masker):
             clustering=self.clustering,
             feature_data=self.layout.feature_values(row[None])[0],
             rows_per_mask=len(self.background),
+            built_rows=len(self.background),
             background_weights=self.background_weights,
             layout=self.layout,
         )
@@ -251,22 +252,15 @@ class BackgroundMaskedInput(MaskedInput):
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the row under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``.
 
-        Each mask becomes one model row per background row (:meth:`expand`); the model's
-        scores are then averaged over the background rows with their weights.
+        Each mask becomes one model row per background row, on the device for a
+        TensorFlow model (only the masks cross from the host); the model's scores are
+        then averaged over the background rows with their weights.
         """
-        rows = self.expand(np.asarray(masks, dtype=np.float32))
         if model.is_tensorflow:
-            return self.reduce(model.predict_masked(rows, self.build, self.context))
-        filled = build_masked_rows(rows, *(np.asarray(part) for part in self.context))
+            return super().evaluate(model, masks)
+        masks = np.asarray(masks, dtype=np.float32)
+        filled = build_masked_rows(masks, *(np.asarray(part) for part in self.context))
         return self.reduce(model.predict(self.layout.split(filled)))
-
-    def expand(self, masks: np.ndarray) -> np.ndarray:
-        """``(m * B, F + 1)``: each mask once per background row, then that row's index."""
-        n_masks, n_background = len(masks), len(self.background_weights)
-        rows = np.empty((n_masks * n_background, self.n_features + 1), dtype=np.float32)
-        rows[:, :-1] = np.repeat(masks, n_background, axis=0)
-        rows[:, -1] = np.tile(np.arange(n_background, dtype=np.float32), n_masks)
-        return rows
 
     def reduce(self, scores: np.ndarray) -> np.ndarray:
         """The weighted mean of each mask's scores over the background rows."""
@@ -275,50 +269,56 @@ class BackgroundMaskedInput(MaskedInput):
         return np.einsum("mbl,b->ml", scores, self.background_weights)
 
 
-def build_masked_rows(rows: Any, row: Any, background: Any, expansion: Any) -> Any:
-    """Masked copies of one row against background rows, in TensorFlow or numpy.
+def build_masked_rows(masks: Any, row: Any, background: Any, expansion: Any) -> Any:
+    """Masked copies of one row against every background row, in TensorFlow or numpy.
 
     Args:
-        rows: ``(r, F + 1)``: a mask over the ``F`` features (1 keeps), then the index
-            of the background row that fills the hidden ones.
+        masks: ``(m, F)`` masks over the ``F`` features (1 keeps).
         row: ``(C,)`` the explained row.
         background: ``(B, C)`` background rows.
         expansion: ``(F, C)`` 0/1, the columns of each feature.
 
     Returns:
-        ``(r, C)``: the row's values where its feature is kept, else the background row's.
+        ``(m * B, C)``: for each mask, one row per background row (mask-major): the row's
+        values where its feature is kept, else that background row's.
     """
-    if isinstance(rows, np.ndarray):
-        keep = (rows[:, :-1] > 0.5).astype(np.float32) @ expansion > 0.5
-        filled = background[rows[:, -1].astype(int)]
-        return np.where(keep, row[None, :], filled)
+    if isinstance(masks, np.ndarray):
+        keep = (masks > 0.5).astype(np.float32) @ expansion > 0.5
+        filled = np.where(keep[:, None, :], row[None, None, :], background[None, :, :])
+        return filled.reshape(-1, background.shape[1])
     import tensorflow as tf
 
-    n_features = tf.shape(expansion)[0]
-    keep = tf.matmul(tf.cast(rows[:, :n_features] > 0.5, tf.float32), expansion) > 0.5
-    filled = tf.gather(background, tf.cast(rows[:, n_features], tf.int32))
-    return tf.where(keep, row[None, :], filled)
+    keep = tf.matmul(tf.cast(masks > 0.5, tf.float32), expansion) > 0.5
+    return _against_background(keep, row[None, :], background)
 
 
 def build_masked_rows_group(rows: Any, row: Any, background: Any, expansion: Any) -> Any:
-    """:func:`build_masked_rows` for several rows of one masker, in TensorFlow.
+    """:func:`build_masked_rows` for masks of several rows of one masker, in TensorFlow.
 
     Args:
-        rows: ``(r, F + 2)``: a mask, the background row's index, then each row's
-            explained row in the group.
+        rows: ``(m, F + 1)``: a mask, then the position of its explained row in the group.
         row: ``(G, C)`` the explained rows.
         background: ``(G, B, C)`` the background, the same for every row of the group.
         expansion: ``(G, F, C)`` the columns of each feature, the same for every row.
 
     Returns:
-        ``(r, C)`` masked rows.
+        ``(m * B, C)`` masked rows, mask-major.
     """
     import tensorflow as tf
 
     n_features = tf.shape(expansion)[1]
     keep = tf.matmul(tf.cast(rows[:, :n_features] > 0.5, tf.float32), expansion[0]) > 0.5
-    filled = tf.gather(background[0], tf.cast(rows[:, n_features], tf.int32))
-    return tf.where(keep, tf.gather(row, tf.cast(rows[:, -1], tf.int32)), filled)
+    explained = tf.gather(row, tf.cast(rows[:, -1], tf.int32))
+    return _against_background(keep, explained, background[0])
+
+
+def _against_background(keep: Any, explained: Any, background: Any) -> Any:
+    """``(m * B, C)``: ``explained`` (``(m, C)`` or ``(1, C)``) where ``keep`` ``(m, C)``,
+    else each of the ``B`` background rows."""
+    import tensorflow as tf
+
+    filled = tf.where(keep[:, None, :], explained[:, None, :], background[None, :, :])
+    return tf.reshape(filled, [-1, tf.shape(background)[1]])
 
 
 @dataclass(frozen=True)

@@ -361,6 +361,38 @@ def test_predict_masked_is_traced_once_for_every_mask_count(sigmoid_model):
     assert model._compiled[blend].experimental_get_tracing_count() == 1
 
 
+def blend_against_fills(masks, row, fills):
+    """Each mask once per fill row (mask-major): ``(m * len(fills), n)``."""
+    if isinstance(masks, np.ndarray):
+        return (masks[:, None, :] * row + (1.0 - masks[:, None, :]) * fills).reshape(-1, N_INPUTS)
+    built = masks[:, None, :] * row + (1.0 - masks[:, None, :]) * fills[None, :, :]
+    return tf.reshape(built, [-1, N_INPUTS])
+
+
+@pytest.mark.parametrize("n_masks", [1, 5, 2 * BATCH + 1])
+def test_predict_masked_with_several_built_rows_per_mask_equals_predict(sigmoid_model, n_masks):
+    # 3 rows per mask against batches of 4 rows: one mask per call, or several masks.
+    fills = RNG.normal(size=(3, N_INPUTS)).astype(np.float32)
+    row = ROWS[0]
+    masks = RNG.integers(0, 2, size=(n_masks, N_INPUTS)).astype(np.float32)
+    expected_rows = blend_against_fills(masks, row, fills)
+
+    for batch_size in (BATCH, 64):
+        model = LabelModel(sigmoid_model, LABELS, batch_size=batch_size)
+        context = (tf.constant(row), tf.constant(fills))
+        scores = model.predict_masked(masks, blend_against_fills, context, built_rows=3)
+
+        assert scores.shape == (3 * n_masks, len(LABELS))
+        np.testing.assert_allclose(scores, direct_scores(sigmoid_model, expected_rows), atol=1e-6)
+
+    weights = RNG.random((N_INPUTS, len(LABELS)))
+    host = LabelModel(
+        lambda batch: 1.0 / (1.0 + np.exp(-batch @ weights)), LABELS, batch_size=BATCH
+    )
+    scores = host.predict_masked(masks, blend_against_fills, (row, fills), built_rows=3)
+    np.testing.assert_allclose(scores, 1.0 / (1.0 + np.exp(-expected_rows @ weights)), atol=1e-6)
+
+
 def test_predict_masked_on_a_plain_callable_equals_predict_on_the_built_inputs():
     weights = RNG.random((N_INPUTS, len(LABELS)))
     model = LabelModel(lambda batch: 1.0 / (1.0 + np.exp(-batch @ weights)), LABELS)

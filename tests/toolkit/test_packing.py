@@ -40,9 +40,9 @@ def test_packed_evaluations_share_batches(image_label_model, images_factory):
     calls = []
     original = image_label_model.predict_masked
 
-    def counting(masks, build, context):
+    def counting(masks, build, context, built_rows=1):
         calls.append(len(masks))
-        return original(masks, build, context)
+        return original(masks, build, context, built_rows)
 
     image_label_model.predict_masked = counting
     try:
@@ -110,9 +110,9 @@ def test_packed_texts_get_the_values_of_one_text_at_a_time(
     calls = []
     original = model.predict_masked
 
-    def counting(masks, build, context):
+    def counting(masks, build, context, built_rows=1):
         calls.append(len(masks))
-        return original(masks, build, context)
+        return original(masks, build, context, built_rows)
 
     model.predict_masked = counting
     try:

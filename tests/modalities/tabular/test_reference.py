@@ -194,9 +194,9 @@ def test_rows_packed_into_shared_batches_get_their_values_alone(table, mlp_model
     def explain(inputs, seed):
         calls = []
 
-        def counting(masks, build, context):
-            calls.append(len(masks))
-            return original(masks, build, context)
+        def counting(masks, build, context, built_rows=1):
+            calls.append(len(masks) * built_rows)
+            return original(masks, build, context, built_rows)
 
         mlp_model.predict_masked = counting
         try:
