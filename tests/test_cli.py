@@ -85,6 +85,31 @@ def test_explain_image_writes_overlays_and_the_explanation(trained, tmp_path, ca
         assert line.endswith(f": {expected}")
 
 
+def test_explain_image_by_default_selects_labels_scored_half_or_more_and_the_best(
+    trained, tmp_path, capsys
+):
+    folder, images = trained
+
+    status = main(explain_args(folder, tmp_path, *map(str, images)))
+
+    assert status == 0
+    result = load_explanation(tmp_path)
+    expected = result.scores >= 0.5
+    expected[np.arange(len(result.scores)), np.argmax(result.scores, axis=1)] = True
+    np.testing.assert_array_equal(result.selected, expected)
+    assert not result.selected.all()
+    printed = [line for line in capsys.readouterr().out.splitlines() if ".png: " in line]
+    assert [line.count(",") + 1 for line in printed] == expected.sum(axis=1).tolist()
+    settings = json.loads((tmp_path / "manifest.json").read_text())["settings"]
+    assert settings["selection"] == "Threshold(value=0.5, at_least=1)"
+
+    # The default is part of the job: the same job asked with --threshold 0.5 is another.
+    assert main(explain_args(folder, tmp_path, "--threshold", "0.5", *map(str, images))) == 2
+    assert "'Threshold(value=0.5, at_least=1)' -> 'Threshold(value=0.5)'" in (
+        capsys.readouterr().err
+    )
+
+
 def test_explain_image_refuses_a_label_file_of_the_wrong_length(trained, tmp_path, capsys):
     folder, images = trained
     short = tmp_path / "labels.txt"
@@ -270,3 +295,35 @@ def test_a_job_stopped_before_its_overlays_writes_them_when_resumed(trained, tmp
     ]
     assert calls == [["canvas_0"], ["canvas_0_1"]]
     assert (out / "overlays" / "canvas_0.png").stat().st_mtime_ns == first
+
+
+def test_the_demo_prints_headline_figures_and_where_the_rest_is(tmp_path, monkeypatch, capsys):
+    import labelshap.cli
+    import labelshap.modalities.image.cli as image_cli
+
+    summary = {
+        "model": {
+            "mean_average_precision": 0.91234,
+            "average_precision": {str(digit): 0.9 for digit in range(10)},
+            "n_train": 1200,
+        },
+        "explanations": {
+            "count": 40,
+            "pointing_game": 0.85,
+            "pointing_game_random": 0.3125,
+            "algorithm": "auto",
+            "seconds": 12.34,
+            "masker": {"segmentation": "slic", "n_segments": 80, "fill": "blur"},
+        },
+        "files": {"model": "model.keras", "labels": "labels.txt"},
+    }
+    monkeypatch.setattr(image_cli, "run_demo", lambda out, seed: summary)
+    monkeypatch.setattr(labelshap.cli, "write_report", lambda folder: folder / "report.html")
+
+    assert main(["demo", "image", "--out", str(tmp_path)]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        "image: mean_average_precision 0.912, pointing_game 0.85, pointing_game_random 0.312, "
+        f"count 40, seconds 12.3 (in full: {tmp_path / 'image' / 'summary.json'})",
+        f"report: {tmp_path / 'report.html'}",
+    ]

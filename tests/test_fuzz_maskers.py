@@ -195,10 +195,9 @@ def test_random_tables_as_rows(table_setup, table):
     event("accepted")
 
     n_background = len(masker.background)
-    index = np.arange(n_background, dtype=np.float32)[:, None]
     for row, bound in zip(prepared, bounds, strict=True):
-        ones = np.hstack([np.ones((n_background, bound.n_features)), index])
-        zeros = np.hstack([np.zeros((n_background, bound.n_features)), index])
+        # One mask builds one row per background row.
+        ones, zeros = np.ones((1, bound.n_features)), np.zeros((1, bound.n_features))
         kept = np.asarray(bound.build(tf.constant(ones, tf.float32), *bound.context))
         hidden = np.asarray(bound.build(tf.constant(zeros, tf.float32), *bound.context))
         # Masked rows are built in float32, as the model takes them.

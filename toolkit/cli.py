@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import functools
 import importlib
-import json
 import logging
 import os
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._words import counted
 from .arguments import (
     PATH_OPTIONS,
     HelpFormatter,
@@ -128,12 +128,13 @@ def _build_parser() -> argparse.ArgumentParser:
             help=f"explain {name} inputs",
             formatter_class=HelpFormatter,
         )
-        _add_common_explain_arguments(sub)
-        _modality(name).add_explain_arguments(sub)
+        module = _modality(name)
+        _add_common_explain_arguments(sub, module.DEFAULT_LABELS)
+        module.add_explain_arguments(sub)
     return parser
 
 
-def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_common_explain_arguments(parser: argparse.ArgumentParser, default_labels: str) -> None:
     parser.add_argument("--model", required=True, help=".keras file or SavedModel directory")
     parser.add_argument("--labels", required=True, help="text file, one label name per line")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -166,7 +167,10 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser) -> None:
         help="model rows per call (tabular: 4096, as each evaluation is one row per "
         "background row)",
     )
-    selection = parser.add_mutually_exclusive_group()
+    selection = parser.add_argument_group(
+        "label selection",
+        f"which labels to explain for each input (default: {default_labels})",
+    ).add_mutually_exclusive_group()
     selection.add_argument("--label", action="append", help="explain this label (repeatable)")
     selection.add_argument(
         "--top-k", type=integer_at_least(1), help="explain each input's k best labels"
@@ -280,7 +284,7 @@ def run_job_command(
     for record in failures[:10]:
         print(f"failed: {record['id']}: {record['error']}", file=sys.stderr)
     if len(failures) > 10:
-        print(f"... and {len(failures) - 10} more failures", file=sys.stderr)
+        print(f"... and {counted(len(failures) - 10, 'more failure')}", file=sys.stderr)
     earlier = (
         f"; {summary.failed_before} of them in an earlier run (--retry-failed tries them again)"
         if summary.failed_before
@@ -349,14 +353,43 @@ def explainer_from_args(args: argparse.Namespace) -> Any:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    """Run the demos; print each one's headline figures and where the rest is."""
     names = [args.modality] if args.modality else list(MODALITIES)
-    summaries = {}
+    lines = []
     for name in names:
         summary = _modality(name).run_demo(args.out / name, seed=args.seed)
-        summaries[name] = summary
-    print(json.dumps(summaries, indent=1))
-    _write_report(args.out)
+        figures = demo_headline(summary, _modality(name).DEMO_HEADLINE)
+        lines.append(f"{name}: {figures} (in full: {args.out / name / 'summary.json'})")
+    report = write_report(args.out)
+    for line in lines:
+        print(line)
+    print(f"report: {report}")
     return 0
+
+
+def demo_headline(summary: dict[str, Any], keys: Sequence[str]) -> str:
+    """The figures ``keys`` (``section.name``) name in a demo's summary, as one line.
+
+    Examples:
+        >>> demo_headline({"model": {"auc": 0.91234}, "explanations": {"seconds": 123.4}},
+        ...               ["model.auc", "explanations.seconds", "model.missing"])
+        'auc 0.912, seconds 123'
+    """
+    shown = []
+    for key in keys:
+        section, _, name = key.partition(".")
+        value = (summary.get(section) or {}).get(name)
+        if value is not None:
+            shown.append(f"{name} {_figure(value)}")
+    return ", ".join(shown)
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
 
 
 def _modality(name: str) -> Any:

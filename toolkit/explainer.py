@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from ._gradient import integrated_mask_gradients
 from ._packing import explain_packed
+from ._words import counted
 from .engines import ALGORITHMS, GRADIENT, EngineResult, estimate
 from .explanation import Explanation, _explanation_class
 from .labels import LabelSelection, select_labels
@@ -141,9 +142,9 @@ class Explainer:
         else:
             columns = np.flatnonzero(selected.any(axis=0))
         logger.info(
-            "explaining %d inputs for %d labels with %s (max_evals=%d)",
-            len(items),
-            len(columns),
+            "explaining %s for %s with %s (max_evals=%d)",
+            counted(len(items), "input"),
+            counted(len(columns), "label"),
             self.algorithm,
             self.max_evals,
         )
@@ -163,8 +164,8 @@ class Explainer:
         progress.close()
 
         logger.info(
-            "explained %d inputs with %s in %.1f s",
-            len(items),
+            "explained %s with %s in %.1f s",
+            counted(len(items), "input"),
             ", ".join(sorted({result.algorithm for result in results})) or self.algorithm,
             time.perf_counter() - started,
         )

@@ -214,13 +214,23 @@ class Explanation:
     def _repr_html_(self) -> str:
         """Notebook display: the modality's picture of the first few inputs."""
         from ._html import escape, wrapped
+        from ._words import counted
 
         shown = min(len(self), self._REPR_MAX_ITEMS)
         head = (
-            f'<p class="note">{escape(type(self).__name__)}: {len(self)} inputs, '
-            f"{len(self.label_names)} labels; showing {shown}</p>"
+            f'<p class="note">{escape(type(self).__name__)}: {counted(len(self), "input")}, '
+            f"{counted(len(self.label_names), 'label')}; showing {shown}</p>"
         )
         return wrapped(head + self._report_html(self._REPR_MAX_ITEMS))
+
+    @classmethod
+    def _report_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """The settings of a result as the report's Settings table shows them.
+
+        Modalities override it to leave out options that did not apply (a grid cell size
+        under SLIC segmentation) and to write values as a person typed them.
+        """
+        return dict(settings)
 
     def _report_html(
         self,

@@ -20,6 +20,7 @@ chunk size, on which items share a chunk, or on where a job was resumed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ._words import counted
 from .explanation import Explanation, concatenate, load_explanation
 
 __all__ = [
@@ -176,9 +178,9 @@ class JobStore:
             _check_same_job(self.manifest, modality, settings, self.folder)
             self.done = _done_ids(self.manifest)
             logger.info(
-                "resuming the job in %s: %d items done, %d failed",
+                "resuming the job in %s: %s done, %d failed",
                 self.folder,
-                len(self.done),
+                counted(len(self.done), "item"),
                 len(self.manifest["failures"]),
             )
         else:
@@ -316,6 +318,7 @@ def run_job(
         A :class:`JobSummary` of this run.
     """
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size!r} must be a positive integer")
@@ -373,15 +376,19 @@ def run_job(
         lambda chunks: (explain_chunk(explainer, chunk, labels) for chunk in chunks)
     )
     status = INTERRUPTED
+    # Log lines of the console go above the bar, and so does what on_chunk prints.
+    redirected = logging_redirect_tqdm(tqdm_class=tqdm) if progress else contextlib.nullcontext()
     try:
-        for result in explain_chunks(pending_chunks()):
-            counts["explained"] += len(result.ids)
-            counts["failed"] += len(result.failures)
-            counts["seconds"] = round(time.perf_counter() - started, 3)
-            store.add(result)
-            bar.update(len(result.ids) + len(result.failures))
-            if on_chunk is not None:
-                on_chunk(result)
+        with redirected:
+            for result in explain_chunks(pending_chunks()):
+                counts["explained"] += len(result.ids)
+                counts["failed"] += len(result.failures)
+                counts["seconds"] = round(time.perf_counter() - started, 3)
+                store.add(result)
+                bar.update(len(result.ids) + len(result.failures))
+                if on_chunk is not None:
+                    with tqdm.external_write_mode():
+                        on_chunk(result)
         status = COMPLETED
     finally:
         bar.close()
@@ -389,8 +396,8 @@ def run_job(
         counts["seconds"] = round(seconds, 3)
         store.end_run(counts, status)
     logger.info(
-        "explained %d items, %d failed, %d already in %s, in %.1f s",
-        counts["explained"],
+        "explained %s, %d failed, %d already in %s, in %.1f s",
+        counted(counts["explained"], "item"),
         counts["failed"],
         counts["skipped"],
         store.folder,

@@ -25,9 +25,25 @@ class TopK:
 
 @dataclass(frozen=True)
 class Threshold:
-    """Explain every label whose score is at least ``value`` (in the explanation space)."""
+    """Explain every label whose score is at least ``value`` (in the explanation space).
+
+    Args:
+        value: The lowest score selected.
+        at_least: Labels selected for every input whatever their scores: where fewer
+            than ``at_least`` labels reach ``value``, the best-scored ones are added
+            (ties broken by label order, as :class:`TopK` does). ``Threshold(0.5,
+            at_least=1)`` explains the labels scored 0.5 or more, and the best one of an
+            input that has none.
+
+    Examples:
+        >>> Threshold(0.5, at_least=1)
+        Threshold(value=0.5, at_least=1)
+        >>> Threshold(0.5)
+        Threshold(value=0.5)
+    """
 
     value: float
+    at_least: int = 0
 
     def __post_init__(self) -> None:
         if (
@@ -36,6 +52,20 @@ class Threshold:
             or not np.isfinite(self.value)
         ):
             raise ValueError(f"Threshold(value={self.value!r}): value must be a finite number")
+        if (
+            isinstance(self.at_least, bool)
+            or not isinstance(self.at_least, (int, np.integer))
+            or self.at_least < 0
+        ):
+            raise ValueError(
+                f"Threshold(at_least={self.at_least!r}): at_least must be an integer of at least 0"
+            )
+
+    def __repr__(self) -> str:
+        # Without at_least when it is 0, as before it existed: a job store records this
+        # text, and one written then resumes under the same selection.
+        extra = f", at_least={self.at_least!r}" if self.at_least else ""
+        return f"Threshold(value={self.value!r}{extra})"
 
 
 LabelSelection = str | Sequence[str | int] | TopK | Threshold | None
@@ -92,7 +122,8 @@ def select_labels(
     Args:
         selection: ``None`` or ``"all"`` for every label; a list of label names or
             indices; ``TopK(k)`` for the k best-scored labels of each input;
-            ``Threshold(t)`` for labels scored at least ``t``.
+            ``Threshold(t)`` for labels scored at least ``t`` (``Threshold(t,
+            at_least=n)``: and each input's ``n`` best, where fewer reach ``t``).
         scores: ``(n, n_labels)`` model scores of the inputs.
         label_names: The model's label names.
 
@@ -106,13 +137,11 @@ def select_labels(
     if selection is None or (isinstance(selection, str) and selection == "all"):
         return np.ones((n_rows, n_labels), dtype=bool)
     if isinstance(selection, TopK):
-        k = min(selection.k, n_labels)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        chosen = np.zeros((n_rows, n_labels), dtype=bool)
-        np.put_along_axis(chosen, order, True, axis=1)
-        return chosen
+        return _best(scores, selection.k)
     if isinstance(selection, Threshold):
-        return scores >= selection.value
+        # The k best always reach the threshold when k labels do, so the union adds labels
+        # only to inputs with fewer than at_least above it.
+        return (scores >= selection.value) | _best(scores, selection.at_least)
     if isinstance(selection, np.ndarray) and selection.ndim == 1:
         selection = selection.tolist()
     if isinstance(selection, str) or not isinstance(selection, Sequence):
@@ -125,6 +154,15 @@ def select_labels(
         raise ValueError("labels=[] selects nothing; give at least one label name")
     chosen = np.zeros((n_rows, n_labels), dtype=bool)
     chosen[:, columns] = True
+    return chosen
+
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """True at each row's ``k`` best scores (ties broken by label order)."""
+    n_rows, n_labels = scores.shape
+    order = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, n_labels)]
+    chosen = np.zeros((n_rows, n_labels), dtype=bool)
+    np.put_along_axis(chosen, order, True, axis=1)
     return chosen
 
 

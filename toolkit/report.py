@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._html import STYLE, escape, key_value_table, number, readable, table
+from ._words import counted
 from .explanation import Explanation, _explanation_class, concatenate, load_explanation
 
 __all__ = ["add_report_arguments", "run_report", "write_report"]
@@ -53,6 +54,7 @@ _SKIPPED_KEYS = ("files",)
 _MAX_FAILURE_ROWS = 500
 # What a modality's inputs are called in the sentence above its pictures.
 _NOUNS = {"image": "images", "text": "texts", "tabular": "rows"}
+_NOUNS_ONE = {"image": "image", "text": "text", "tabular": "row"}
 # Columns of the runs table, in this order; other keys a run records follow them.
 _RUN_COLUMNS = (
     "status",
@@ -64,6 +66,9 @@ _RUN_COLUMNS = (
     "failed_before",
     "host",
 )
+# Command options a job records beside "selection", the label selection they made (or the
+# modality's default, when none was given): the report shows the selection alone.
+_SELECTION_OPTIONS = ("label", "top_k", "threshold")
 
 
 @dataclass
@@ -77,6 +82,8 @@ class _Section:
     figures: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+    # Of a job's seconds (the sum of its runs'), those spent explaining chunks.
+    explaining_seconds: float | None = None
     # Items the timing covers, when it says (a job's timing.items); else ``items``.
     timed_items: int | None = None
     runs: list[Any] = field(default_factory=list)
@@ -132,7 +139,7 @@ def write_report(
     partial = out.with_name(out.name + ".partial")
     partial.write_text(_page(folder, sections), encoding="utf-8")
     os.replace(partial, out)
-    logger.info("wrote report over %d modalities to %s", len(sections), out)
+    logger.info("wrote report over %s to %s", counted(len(sections), "modality", "modalities"), out)
     return out
 
 
@@ -234,6 +241,11 @@ def _job_section(folder: Path, max_items: int | None) -> _Section:
     section.settings.update(manifest.get("settings") or {})
     if _is_number(timing.get("seconds")):
         section.seconds = float(timing["seconds"])
+    # A job's time is its runs' wall time; timing.seconds counts only explaining chunks.
+    run_seconds = [run.get("seconds") for run in section.runs if isinstance(run, Mapping)]
+    if run_seconds and all(map(_is_number, run_seconds)):
+        section.explaining_seconds = section.seconds
+        section.seconds = float(sum(run_seconds))
     if _is_number(timing.get("items")):
         section.timed_items = int(timing["items"])
     section.settings["shards"] = len(shards)
@@ -260,6 +272,9 @@ def _job_section(folder: Path, max_items: int | None) -> _Section:
         parts.append(explanation)
         titles += ids[: len(explanation)]
         del explanation
+    # The space a job left to the model's output is the one its explanations record.
+    if section.settings.get("space") is None and parts and parts[0].info.get("space"):
+        section.settings["space"] = parts[0].info["space"]
     if parts:
         drawn = concatenate(parts) if len(parts) > 1 else parts[0]
         section.pictures = drawn._report_html(len(drawn), titles=titles, folder=folder)
@@ -349,7 +364,7 @@ def _section_html(section: _Section) -> str:
         ("Model quality", _figures_html(section.quality, "no quality figures"), ""),
         ("Explanation figures", _figures_html(section.figures, "none recorded"), ""),
         ("Timing", _timing_html(section, rate), ""),
-        ("Settings", _settings_html(section.settings), ""),
+        ("Settings", _settings_html(_shown_settings(section)), ""),
     ]
     if section.runs:
         panels.append(("Runs", _runs_html(section.runs), " full"))
@@ -388,6 +403,8 @@ def _drawn_note(section: _Section) -> str:
             f"The first {section.drawn:,} of {section.items:,} {noun} "
             "(labelshap report --max-items N draws more)."
         )
+    if section.drawn == 1:
+        return f"The one {_NOUNS_ONE.get(section.modality, 'input')}."
     return f"All {section.drawn:,} {noun}."
 
 
@@ -417,9 +434,22 @@ def _figures_html(entries: Mapping[str, Any], empty: str) -> str:
     return html
 
 
+def _shown_settings(section: _Section) -> dict[str, Any]:
+    """The settings that say something: the label selection once, only the options the
+    modality used, and none left unset (a job resolved those itself)."""
+    settings = dict(section.settings)
+    if "selection" in settings:
+        for key in _SELECTION_OPTIONS:
+            settings.pop(key, None)
+    try:
+        settings = _explanation_class(section.modality)._report_settings(settings)
+    except ValueError:  # a modality this labelshap does not know: shown as recorded
+        pass
+    return {key: value for key, value in settings.items() if value is not None}
+
+
 def _settings_html(settings: Mapping[str, Any]) -> str:
-    """The settings as a person reads them: lists comma-joined, mappings as small tables,
-    a setting left unset as a dash."""
+    """The settings as a person reads them: lists comma-joined, mappings as small tables."""
     if not settings:
         return '<p class="note">none recorded</p>'
     return key_value_table({key: readable(value) for key, value in settings.items()})
@@ -430,7 +460,11 @@ def _timing_html(section: _Section, rate: float | None) -> str:
     if section.timed_items is not None:
         entries["items timed"] = section.timed_items
     if section.seconds is not None:
-        entries["seconds"] = section.seconds
+        entries["seconds" if section.explaining_seconds is None else "seconds, all runs"] = (
+            section.seconds
+        )
+    if section.explaining_seconds is not None:
+        entries["seconds explaining"] = section.explaining_seconds
     if rate is not None:
         entries["items per second"] = rate
     if section.runs:
@@ -477,7 +511,8 @@ def _failures_html(failures: list[Mapping[str, Any]]) -> str:
     shown = failures[:_MAX_FAILURE_ROWS]
     html = table(["id", "error"], [[str(f.get("id", "")), str(f.get("error", ""))] for f in shown])
     if len(failures) > len(shown):
-        html += f'<p class="note">and {len(failures) - len(shown)} more failures</p>'
+        more = counted(len(failures) - len(shown), "more failure")
+        html += f'<p class="note">and {more}</p>'
     return html
 
 

@@ -19,10 +19,26 @@ from .demo import run_demo as _run_demo
 from .masker import FILLS, SEGMENTATIONS, ImageMasker
 from .overlays import OverlayNames, write_missing_overlays
 
-__all__ = ["add_explain_arguments", "build_explainer", "run_explain", "run_demo"]
+__all__ = [
+    "add_explain_arguments",
+    "build_explainer",
+    "default_selection",
+    "run_explain",
+    "run_demo",
+]
 
 logger = logging.getLogger(__name__)
 
+# The labels explained without --label, --top-k or --threshold, as --help says it.
+DEFAULT_LABELS = "those scored 0.5 or more (logit 0 with --space logit), at least the best one"
+# What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
+DEMO_HEADLINE = (
+    "model.mean_average_precision",
+    "explanations.pointing_game",
+    "explanations.pointing_game_random",
+    "explanations.count",
+    "explanations.seconds",
+)
 # Said when a folder holds no image: pillow reads more formats than these.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -74,8 +90,22 @@ def build_explainer(args: argparse.Namespace) -> Any:
     return make_explainer(args, load_model(args), masker)
 
 
+def default_selection(args: argparse.Namespace) -> Any:
+    """The labels explained without ``--label``, ``--top-k`` or ``--threshold``: those the
+    model scores 0.5 or more (logit 0 when the job explains logits), and each image's best
+    one where none does, as the image demo draws them."""
+    from labelshap.labels import Threshold
+
+    space = args.space or args.output
+    return Threshold(0.0 if space == "logit" else 0.5, at_least=1)
+
+
 def run_explain(args: argparse.Namespace) -> int:
-    """Explain images as a resumable batch job; write one overlay per image."""
+    """Explain images as a resumable batch job; write one overlay per image.
+
+    Without ``--label``, ``--top-k`` or ``--threshold`` the labels of
+    :func:`default_selection` are explained.
+    """
     from labelshap.cli import label_selection, run_job_command
 
     total = _count_images(args.images)
@@ -99,11 +129,12 @@ def run_explain(args: argparse.Namespace) -> int:
             ]
             print(f"{item_id}: {', '.join(chosen)}")
 
+    selection = label_selection(args)
     return run_job_command(
         args,
         explainer,
         positions_from(_image_sources(args.images)),
-        labels=label_selection(args),
+        labels=default_selection(args) if selection is None else selection,
         total=total,
         on_chunk=on_chunk,
         finish=lambda store: write_missing_overlays(store.folder, overlays),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ __all__ = ["ImageExplanation"]
 # Labels drawn per image in the report at most, and the report's resolution.
 _REPORT_MAX_LABELS = 5
 _REPORT_DPI = 72
+# Masker options each segmentation leaves unused, left out of the report's settings.
+_UNUSED_OPTIONS = {"slic": ("cell",), "grid": ("n_segments", "compactness")}
 
 
 @register_explanation("image")
@@ -105,6 +108,20 @@ class ImageExplanation(Explanation):
             data=np.stack([_displayable(image) for image in self.data]),
             output_names=list(self.label_names),
         )
+
+    @classmethod
+    def _report_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """Without the segmentation options the chosen segmentation does not use, and the
+        pixel scale 1/255 written as such; the same inside a nested ``masker`` table."""
+        shown = dict(settings)
+        for key in _UNUSED_OPTIONS.get(shown.get("segmentation"), ()):
+            shown.pop(key, None)
+        scale = shown.get("scale")
+        if isinstance(scale, float) and math.isclose(scale, 1 / 255, rel_tol=1e-12):
+            shown["scale"] = "1/255"
+        if isinstance(shown.get("masker"), dict):
+            shown["masker"] = cls._report_settings(shown["masker"])
+        return shown
 
     def _report_html(
         self,

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labelshap._words import counted
+
 __all__ = ["load_image", "load_images"]
 
 logger = logging.getLogger(__name__)
@@ -157,7 +159,7 @@ def load_images(
             else f"sources[{index}] {_describe(source)}"
         )
         batch[index] = _load_one(source, where, size, channels, resize, scale)
-    logger.debug("read %d images into a batch of shape %s", len(items), batch.shape)
+    logger.debug("read %s into a batch of shape %s", counted(len(items), "image"), batch.shape)
     return batch
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from labelshap._words import counted
 from labelshap.explanation import load_explanation
 from labelshap.jobs import MANIFEST, SHARDS, read_manifest
 
@@ -92,5 +93,5 @@ def write_missing_overlays(folder: str | os.PathLike, out_dir: str | os.PathLike
             out_dir, names=[stems[row] for row in missing], rows=missing
         )
     if written:
-        logger.info("wrote %d overlays an earlier run had not written", len(written))
+        logger.info("wrote %s an earlier run had not written", counted(len(written), "overlay"))
     return written

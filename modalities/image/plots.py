@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from labelshap._words import counted
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.colorbar import Colorbar
@@ -301,7 +303,7 @@ def _fill_panels(
         panels.colorbar.update_normal(panels.values[-1])
     if panels.title is not None:
         panels.title.set_text(title)
-    logger.debug("drew overlays for %d labels, colour scale +/-%.3g", len(titles), limit)
+    logger.debug("drew overlays for %s, colour scale +/-%.3g", counted(len(titles), "label"), limit)
 
 
 def save_figure(figure: Figure, path: str | os.PathLike[str], *, dpi: int = 100) -> Path:

@@ -12,6 +12,8 @@ import logging
 
 import numpy as np
 
+from labelshap._words import counted
+
 from .table import TableLayout
 
 __all__ = ["kmeans_background", "correlation_linkage", "feature_correlation"]
@@ -68,7 +70,11 @@ def kmeans_background(
             centre[columns] = _most_common(members[:, columns])
         centres.append(centre)
         weights.append(len(members))
-    logger.info("summarised %d background rows into %d k-means centres", len(rows), len(centres))
+    logger.info(
+        "summarised %s into %s",
+        counted(len(rows), "background row"),
+        counted(len(centres), "k-means centre"),
+    )
     weights = np.asarray(weights, dtype=np.float64)
     return np.stack(centres), weights / weights.sum()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from labelshap._words import counted
 from labelshap.arguments import integer_at_least, share
 from labelshap.jobs import positions_from
 from labelshap.sources import iter_records
@@ -32,6 +33,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# The labels explained without --label, --top-k or --threshold, as --help says it.
+DEFAULT_LABELS = "every label"
+# What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
+DEMO_HEADLINE = (
+    "model.macro_auc",
+    "model.activity_baseline_macro_auc",
+    "explanations.deletion_ratio",
+    "explanations.flagged_features",
+    "explanations.count",
+    "explanations.seconds",
+)
 MASKERS = {"independent": IndependentMasker, "partition": PartitionMasker}
 SCHEMA_KEYS = ("inputs", "groups", "categorical")
 
@@ -132,15 +144,15 @@ def run_explain(args: argparse.Namespace) -> int:
         rows = (args.waterfall_row,) if args.waterfall_row < len(explanation) else ()
         if not rows:
             logger.warning(
-                "--waterfall-row %d is not among the %d explained rows: no waterfall charts",
+                "--waterfall-row %d is not among the %s: no waterfall charts",
                 args.waterfall_row,
-                len(explanation),
+                counted(len(explanation), "explained row"),
             )
         charts = explanation.save_charts(args.out / "charts", rows=rows)
         audit = explanation.save_audit(
             args.out, args.top, args.sensitive, flag_share=args.flag_share
         )
-        logger.info("wrote %d charts, audit.csv and audit.md", len(charts))
+        logger.info("wrote %s, audit.csv and audit.md", counted(len(charts), "chart"))
         print(audit.to_markdown(), end="")
 
     return run_job_command(

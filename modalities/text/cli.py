@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from labelshap._words import counted
 from labelshap.arguments import integer_at_least
 from labelshap.jobs import load_store, positions_from
 from labelshap.sources import RECORD_SUFFIXES, count_records, iter_records
@@ -22,6 +23,16 @@ __all__ = ["add_explain_arguments", "build_explainer", "run_explain", "run_demo"
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TOP_K = 3
+# The labels explained without --label, --top-k or --threshold, as --help says it.
+DEFAULT_LABELS = f"the {_DEFAULT_TOP_K} best-scored"
+# What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
+DEMO_HEADLINE = (
+    "model.micro_auc",
+    "model.macro_auc",
+    "explanations.cue_hit_rate",
+    "explanations.count",
+    "explanations.seconds",
+)
 # Texts drawn in highlights.html at the end of a job (the first ones of the store).
 HIGHLIGHTED_TEXTS = 500
 _TOP_WORDS = 5
@@ -115,7 +126,7 @@ def run_explain(args: argparse.Namespace) -> int:
         drawn = load_store(store.folder, max_items=HIGHLIGHTED_TEXTS)
         # Headed by each text's id in the store (its line, or the id its record gave).
         page = drawn.save_html(args.out / "highlights.html", titles=drawn.info.get("ids"))
-        logger.info("wrote %s (%d texts)", page, len(drawn))
+        logger.info("wrote %s (%s)", page, counted(len(drawn), "text"))
 
     with _long_texts_logged():
         return run_job_command(

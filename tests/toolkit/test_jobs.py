@@ -368,3 +368,45 @@ def test_load_store_stops_reading_shards_at_max_items(setup, reference, tmp_path
     assert len(read) == 2
     assert first.info["ids"] == [f"user-{i}" for i in range(6)]
     np.testing.assert_array_equal(first.values, reference.values[:6])
+
+
+def test_log_lines_and_what_on_chunk_prints_go_above_the_progress_bar(
+    setup, tmp_path, capsys, caplog, monkeypatch
+):
+    import logging
+
+    explainer, rows = setup
+    console = logging.StreamHandler()  # the console handler a command sets up (stderr)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    monkeypatch.setattr(logging.root, "handlers", [console])
+    caplog.set_level(logging.INFO)
+
+    def on_chunk(result):
+        print(f"chunk of {result.ids[0]}", file=sys.stderr)
+
+    run_job(explainer, items_of(rows[:3]), tmp_path, chunk_size=1, total=3, on_chunk=on_chunk)
+    err = capsys.readouterr().err
+
+    lines = [f"chunk of user-{i}" for i in range(3)] + ["explained 1 input with permutation"]
+    for line in lines:
+        assert line in err
+        for start in [i for i in range(len(err)) if err.startswith(line, i)]:
+            # The bar is cleared first ("\r", blanks, "\r"), so the line starts a row of
+            # its own, instead of following the bar's "item/s]".
+            assert start == 0 or err[start - 1] in "\r\n", repr(err[max(0, start - 40) : start])
+
+
+def test_log_lines_count_one_input_in_the_singular(setup, tmp_path, caplog):
+    from labelshap.report import write_report
+
+    explainer, rows = setup
+
+    with caplog.at_level("INFO", logger="labelshap"):
+        run_job(explainer, items_of(rows[:1]), tmp_path, progress=False)
+        write_report(tmp_path)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(m.startswith("explaining 1 input for 3 labels with ") for m in messages), messages
+    assert any(m.startswith("explained 1 input with permutation") for m in messages), messages
+    assert any(m.startswith("explained 1 item, 0 failed") for m in messages), messages
+    assert any(m.startswith("wrote report over 1 modality to ") for m in messages), messages

@@ -80,6 +80,48 @@ def test_threshold_works_on_logits():
     assert chosen_columns(selected) == [[0, 2], [1, 2, 3], [0, 1, 2, 3]]
 
 
+def test_threshold_at_least_adds_the_best_labels_only_where_too_few_reach_it():
+    # Row 0: cat (0.9) reaches it; rows 1 and 2: none does, their best (ties by label order).
+    selected = select_labels(Threshold(0.85, at_least=1), SCORES, NAMES)
+
+    assert chosen_columns(selected) == [[0], [1], [0]]
+
+
+def test_threshold_at_least_two_tops_up_to_two_and_keeps_more_above_it():
+    selected = select_labels(Threshold(0.6, at_least=2), SCORES, NAMES)
+
+    assert chosen_columns(selected) == [[0, 2], [1, 2, 3], [0, 1]]
+
+
+def test_threshold_at_least_matches_a_plain_reference():
+    scores = np.random.default_rng(3).random((40, 6)).round(1)  # rounded: many ties
+    names = [f"label-{i}" for i in range(6)]
+
+    for at_least in range(8):
+        selected = select_labels(Threshold(0.7, at_least=at_least), scores, names)
+
+        for row, row_scores in enumerate(scores):
+            expected = {c for c in range(6) if row_scores[c] >= 0.7}
+            # Best first, ties by label order, until there are at_least.
+            for c in sorted(range(6), key=lambda c: (-row_scores[c], c)):
+                if len(expected) >= at_least:
+                    break
+                expected.add(c)
+            assert set(np.flatnonzero(selected[row])) == expected, (at_least, row)
+
+
+def test_threshold_repr_names_at_least_only_when_set():
+    assert repr(Threshold(0.5)) == "Threshold(value=0.5)"
+    assert repr(Threshold(0.5, at_least=1)) == "Threshold(value=0.5, at_least=1)"
+    assert Threshold(0.5) != Threshold(0.5, at_least=1)
+
+
+@pytest.mark.parametrize("at_least", [-1, 1.0, True, "1", None])
+def test_threshold_at_least_needs_an_integer_of_at_least_zero(at_least):
+    with pytest.raises(ValueError, match=rf"Threshold\(at_least={at_least!r}\): at_least must"):
+        Threshold(0.5, at_least=at_least)
+
+
 def test_unknown_label_name_is_refused_listing_the_labels():
     with pytest.raises(ValueError, match=r"'zebra' is not one of the model's labels \['cat'"):
         select_labels(["cat", "zebra"], SCORES, NAMES)

@@ -275,6 +275,16 @@ def test_a_single_result_folder_is_reported(demo_folder, tmp_path):
     assert "macro_auc" in page and "drama" in page
 
 
+def test_one_input_is_counted_in_the_singular(results, tmp_path):
+    one = results["text"][:1]
+    one.save(tmp_path / "explanation")
+
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+
+    assert "The one text." in page and "All 1 texts" not in page
+    assert "1 input, 3 labels; showing 1" in results["tabular"][:1]._repr_html_()
+
+
 def test_a_flat_summary_splits_into_quality_figures_and_timing(results, tmp_path):
     results["image"].save(tmp_path / "explanation")
     summary = {"mean_average_precision": 0.99, "pointing_game": 0.98, "count": 5, "seconds": 2.0}
@@ -415,12 +425,85 @@ def test_settings_read_as_words_and_small_tables_not_json(job_store):
     settings = panel(page, "Settings")
 
     assert "<td>labels</td><td>a, b, c, d</td>" in settings
-    assert "<td>space</td><td>\u2014</td>" in settings
+    assert "<td>space</td><td>probability</td>" in settings  # resolved: the shards' space
     assert "<td>resize</td><td>no</td>" in settings
     assert "<td>segmentation</td><td>grid</td>" in settings  # the masker's own table
     assert "/photo-0.png, " in settings and "\u2026 (5 in all)</td>" in settings  # cut short
     for raw in ("null", "[&quot;", "{&quot;", '["', '{"', "None", "False"):
         assert raw not in settings
+
+
+def job_store_with(job_store, folder, settings=None, timing=None):
+    """A copy of the job store whose manifest has these settings and timing."""
+    shutil.copytree(job_store, folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["settings"] = settings if settings is not None else manifest["settings"]
+    manifest["timing"].update(timing or {})
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def settings_rows(folder) -> dict[str, str]:
+    page = write_report(folder).read_text(encoding="utf-8")
+    return dict(
+        re.findall(r"<tr><td>([^<]*)</td><td[^>]*>(.*?)</td></tr>", panel(page, "Settings"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "shown", "hidden"),
+    [("slic", "n_segments", "cell"), ("grid", "cell", "n_segments")],
+)
+def test_job_settings_show_what_the_job_used_and_nothing_unset(
+    job_store, tmp_path, segmentation, shown, hidden
+):
+    # What `labelshap explain image --top-k 1` records (the space left to the model).
+    settings = {
+        "model": "/m/model.keras",
+        "space": None,
+        "output": "probability",
+        "selection": "TopK(k=1)",
+        "top_k": 1,
+        "label": None,
+        "threshold": None,
+        "segmentation": segmentation,
+        "n_segments": 30,
+        "cell": 8,
+        "scale": 1 / 255,
+    }
+
+    rows = settings_rows(job_store_with(job_store, tmp_path / "job", settings))
+
+    assert rows["space"] == "probability"
+    assert rows["selection"] == "TopK(k=1)"
+    assert rows["scale"] == "1/255"
+    assert shown in rows and hidden not in rows
+    for key in ("top_k", "label", "threshold"):
+        assert key not in rows
+    assert "\u2014" not in rows.values()
+
+
+def test_a_scale_other_than_1_over_255_is_shown_as_a_number(job_store, tmp_path):
+    rows = settings_rows(job_store_with(job_store, tmp_path / "job", {"scale": 1 / 65535}))
+
+    assert rows["scale"] == "1.53e-05"
+
+
+def test_a_jobs_seconds_are_the_sum_of_its_runs_and_the_explaining_part_is_labelled(
+    job_store, tmp_path
+):
+    folder = job_store_with(job_store, tmp_path / "job", timing={"seconds": 1.2})
+
+    page = write_report(folder).read_text(encoding="utf-8")
+    timing = dict(
+        re.findall(r"<tr><td>([^<]*)</td><td[^>]*>(.*?)</td></tr>", panel(page, "Timing"))
+    )
+
+    assert sum(run["seconds"] for run in RUNS) == 2.5
+    assert timing["seconds, all runs"] == "2.5"
+    assert timing["seconds explaining"] == "1.2"
+    assert timing["items per second"] == "2"  # 5 items in 2.5 s
+    assert '<div class="value">2.5</div><div class="name">seconds</div>' in page
 
 
 def test_a_killed_run_shows_as_interrupted_in_the_runs_table(job_store):
