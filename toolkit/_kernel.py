@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["constrained_kernel_fit", "kernel_shap", "size_kernel_weights"]
+__all__ = ["constrained_kernel_fit", "kernel_shap", "scores_with_ends", "size_kernel_weights"]
 
 
 def kernel_shap(
@@ -43,11 +43,19 @@ def kernel_shap(
         raise ValueError(f"max_evals={max_evals} is too small for kernel SHAP; accepted: >= 4")
     coalitions, weights = _coalitions(n_features, max_evals - 2, seed)
 
+    scores, empty, full = scores_with_ends(evaluate, coalitions)
+    values = constrained_kernel_fit(coalitions, weights, scores - empty[None, :], full - empty)
+    return values, empty
+
+
+def scores_with_ends(
+    evaluate: Callable[[np.ndarray], np.ndarray], coalitions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores of ``coalitions``, of the empty and of the full coalition, in one call."""
+    n_features = coalitions.shape[1]
     ends = np.stack([np.zeros(n_features), np.ones(n_features)])
     scores = np.asarray(evaluate(np.concatenate([ends, coalitions])), dtype=np.float64)
-    empty, full = scores[0], scores[1]
-    values = constrained_kernel_fit(coalitions, weights, scores[2:] - empty[None, :], full - empty)
-    return values, empty
+    return scores[2:], scores[0], scores[1]
 
 
 def constrained_kernel_fit(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg import eigh
 
-from ._kernel import constrained_kernel_fit, size_kernel_weights
+from ._kernel import constrained_kernel_fit, scores_with_ends, size_kernel_weights
 
 __all__ = ["kernel_cubic", "paired_design"]
 
@@ -66,17 +66,15 @@ def kernel_cubic(
     coalitions = np.concatenate([halves, 1.0 - halves])
     row_weights = np.concatenate([weights, weights])
 
-    ends = np.stack([np.zeros(n_features), np.ones(n_features)])
-    scores = np.asarray(evaluate(np.concatenate([ends, coalitions])), dtype=np.float64)
-    empty, full = scores[0], scores[1]
+    scores, empty, full = scores_with_ends(evaluate, coalitions)
     gap = full - empty
-    targets = scores[2:] - empty[None, :]
+    targets = scores - empty[None, :]
     kernel = constrained_kernel_fit(coalitions, row_weights, targets, gap)
     if n_features < 3 or len(halves) < 2:
         return kernel, empty
 
     # Fit the odd part on one row per pair; its mirror row carries the same information.
-    odd = 0.5 * (scores[2 : 2 + len(halves)] - scores[2 + len(halves) :])
+    odd = 0.5 * (scores[: len(halves)] - scores[len(halves) :])
     triples, prior = _triples(kernel, n_features)
     linear, cubic = _fit_odd_surrogate(halves - 0.5, weights, odd, triples, prior)
 
