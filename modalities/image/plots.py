@@ -255,9 +255,8 @@ def _build_panels(
             )
         )
         colorbar = figure.colorbar(values[-1], cax=colorbar_axis, orientation="horizontal")
-        colorbar.set_label(
-            "SHAP value: red pushes the label's score up, blue pushes it down", size=_TEXT_POINTS
-        )
+        # Short enough to fit under a single label's panel.
+        colorbar.set_label("SHAP value: red raises the score, blue lowers it", size=_TEXT_POINTS)
         colorbar.ax.tick_params(labelsize=_TEXT_POINTS - 1)
     title = None
     if with_title:

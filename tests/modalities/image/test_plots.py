@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib
+import matplotlib.text
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -64,6 +67,20 @@ def test_figure_has_the_image_and_one_panel_per_label(image: np.ndarray, count: 
     assert isinstance(figure, Figure)
     assert len(values_images(figure)) == count
     assert len(panel_titles(figure)) == count + 1
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_every_text_lies_inside_the_figure(image: np.ndarray, count: int) -> None:
+    names = [f"label {index}" for index in range(count)]
+    figure = plot_label_overlays(image, label_values(count), names, [0.5] * count)
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    bounds = figure.bbox
+
+    texts = [text for text in figure.findobj(matplotlib.text.Text) if text.get_text().strip()]
+    assert any("SHAP value" in text.get_text() for text in texts)
+    for text in texts:
+        extent = text.get_window_extent(renderer)
+        assert extent.x0 >= bounds.x0 - 1 and extent.x1 <= bounds.x1 + 1, text.get_text()
 
 
 def test_no_label_says_so_and_has_no_colorbar(image: np.ndarray) -> None:
