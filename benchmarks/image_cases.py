@@ -25,6 +25,7 @@ ACCURACY_ALGORITHMS = (
     "permutation",
     "kernel",
     "kernel-cubic",
+    "kernel-stack",
     "shap-partition",
     "shap-permutation",
 )

@@ -19,7 +19,14 @@ from .measure import (
 logger = logging.getLogger(__name__)
 
 SPEED_ALGORITHMS = ("permutation", "kernel", "shap-permutation")
-SHAPLEY_ALGORITHMS = ("permutation", "kernel", "kernel-cubic", "shap-permutation")
+SHAPLEY_ALGORITHMS = (
+    "permutation",
+    "kernel",
+    "kernel-cubic",
+    "kernel-stack",
+    "kernel-rows",
+    "shap-permutation",
+)
 OWEN_ALGORITHMS = ("partition", "owen-sampling", "shap-partition")
 N_SMALL_FEATURES = 16
 N_SMALL_LABELS = 10

@@ -19,7 +19,13 @@ from .measure import (
 logger = logging.getLogger(__name__)
 
 SPEED_ALGORITHMS = ("permutation", "owen-sampling", "partition", "shap-partition")
-SHAPLEY_ALGORITHMS = ("permutation", "kernel", "kernel-cubic", "shap-permutation")
+SHAPLEY_ALGORITHMS = (
+    "permutation",
+    "kernel",
+    "kernel-cubic",
+    "kernel-stack",
+    "shap-permutation",
+)
 OWEN_ALGORITHMS = ("partition", "owen-sampling", "shap-partition")
 MAX_TOKENS = 16
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from labelshap import ALGORITHMS, Explainer, TopK
-from labelshap.engines import GRADIENT, HIERARCHICAL_ALGORITHMS
+from labelshap.engines import GRADIENT, HIERARCHICAL_ALGORITHMS, ROW_ALGORITHMS
 from labelshap.modalities.image import ImageMasker
 from labelshap.modalities.tabular import IndependentMasker, PartitionMasker
 from labelshap.modalities.text import TextMasker
@@ -35,10 +35,13 @@ class Case:
 
 
 def skip_without_hierarchy(case: Case, algorithm: str) -> None:
-    """Skip what a masker cannot run: hierarchical algorithms without a hierarchy, and
-    the gradient algorithm where masked inputs are not differentiable in the masks."""
+    """Skip what a masker cannot run: hierarchical algorithms without a hierarchy, the
+    gradient algorithm where masked inputs are not differentiable in the masks, and row
+    algorithms without background rows (only the tabular maskers have them)."""
     if not case.hierarchy and algorithm in HIERARCHICAL_ALGORITHMS:
         pytest.skip(f"this masker has no feature hierarchy for {algorithm!r}")
+    if algorithm in ROW_ALGORITHMS and case.masker.modality != "tabular":
+        pytest.skip(f"this masker has no background rows for {algorithm!r}")
     if algorithm == GRADIENT and not isinstance(case.masker, ImageMasker):
         pytest.skip("only the image masker's inputs are differentiable in the masks")
 
@@ -223,9 +226,9 @@ def test_label_subsets_reuse_the_same_evaluations(case, algorithm):
     one = explainer.explain(case.inputs, labels=[name])
 
     assert one.label_names == [name]
-    if algorithm not in ("partition", "shap-partition", "kernel-cubic", "auto"):
-        # Partition's traversal and kernel-cubic's surrogate prior follow the labels they
-        # are given; the others are label-free.
+    if algorithm not in ("partition", "shap-partition", "kernel-cubic", "kernel-stack", "auto"):
+        # Partition's traversal, kernel-cubic's surrogate prior and kernel-stack's forest
+        # follow the labels they are given; the others are label-free.
         np.testing.assert_allclose(one.values[..., 0], everything.label_values(name), atol=1e-12)
     if algorithm not in ("partition", "shap-partition", "auto"):
         assert one.info["model_rows"] == everything.info["model_rows"]

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["constrained_kernel_fit", "kernel_shap", "scores_with_ends", "size_kernel_weights"]
+__all__ = [
+    "Tiers",
+    "complete_tiers",
+    "constrained_kernel_fit",
+    "kernel_shap",
+    "scores_with_ends",
+    "size_kernel_weights",
+]
 
 
 def kernel_shap(
@@ -89,11 +97,54 @@ def size_kernel_weights(n_features: int) -> np.ndarray:
 
 def _coalitions(n_features: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Coalitions and regression weights: complete size pairs first, then paired samples."""
+    tiers = complete_tiers(n_features, budget)
+    rows, weights = list(tiers.rows), list(tiers.weights)
+
+    # Sample the sizes not enumerated, in complementary pairs, sharing their weight.
+    left = list(tiers.left_sizes)
+    n_pairs = tiers.left_budget // 2
+    if left and n_pairs > 0:
+        rng = np.random.default_rng(seed)
+        probability = tiers.left_size_weights / tiers.left_size_weights.sum()
+        drawn = rng.choice(left, size=n_pairs, p=probability)
+        sampled = np.zeros((n_pairs, n_features))
+        for row, size in enumerate(drawn):
+            sampled[row, rng.choice(n_features, size=size, replace=False)] = 1.0
+        sampled = np.concatenate([sampled, 1.0 - sampled])
+        rows.append(sampled)
+        weights.append(np.full(len(sampled), tiers.left_weight / len(sampled)))
+    return np.concatenate(rows), np.concatenate(weights)
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """The size pairs a budget enumerates completely, and what is left to sample.
+
+    Attributes:
+        rows: Coalitions of each enumerated size, one array per size.
+        weights: Their regression weights (each size's total kernel weight, shared).
+        left_sizes: Coalition sizes not enumerated, ascending.
+        left_size_weights: The total kernel weight of each of those sizes.
+        left_weight: Their summed weight, shared by the samples.
+        left_budget: The budget left for samples.
+    """
+
+    rows: tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...]
+    left_sizes: np.ndarray
+    left_size_weights: np.ndarray
+    left_weight: float
+    left_budget: int
+
+
+def complete_tiers(n_features: int, budget: int) -> Tiers:
+    """Take size pairs ``(s, n - s)`` from the outside in, each enumerated completely
+    while its coalitions fit in what proportional sampling would give it."""
     sizes = np.arange(1, n_features)
     size_weight = np.exp(_log_kernel(n_features, sizes) + _log_choose(n_features, sizes))
     pairs = [(s, n_features - s) for s in range(1, n_features // 2 + 1)]
 
-    rows, weights = [], []
+    rows, weights, enumerated = [], [], set()
     remaining_weight = float(size_weight.sum())
     for small, large in pairs:
         tier = [small] if small == large else [small, large]
@@ -106,24 +157,11 @@ def _coalitions(n_features: int, budget: int, seed: int) -> tuple[np.ndarray, np
             members = _all_of_size(n_features, size)
             rows.append(members)
             weights.append(np.full(len(members), size_weight[size - 1] / len(members)))
+            enumerated.add(size)
         budget -= count
         remaining_weight -= tier_weight
-    enumerated = {s for rows_of_size in rows for s in {int(rows_of_size[0].sum())}}
-
-    # Sample the sizes not enumerated, in complementary pairs, sharing their weight.
-    left = [s for s in sizes if s not in enumerated]
-    n_pairs = budget // 2
-    if left and n_pairs > 0:
-        rng = np.random.default_rng(seed)
-        probability = size_weight[np.array(left) - 1]
-        drawn = rng.choice(left, size=n_pairs, p=probability / probability.sum())
-        sampled = np.zeros((n_pairs, n_features))
-        for row, size in enumerate(drawn):
-            sampled[row, rng.choice(n_features, size=size, replace=False)] = 1.0
-        sampled = np.concatenate([sampled, 1.0 - sampled])
-        rows.append(sampled)
-        weights.append(np.full(len(sampled), remaining_weight / len(sampled)))
-    return np.concatenate(rows), np.concatenate(weights)
+    left = np.array([s for s in sizes if s not in enumerated], dtype=np.int64)
+    return Tiers(tuple(rows), tuple(weights), left, size_weight[left - 1], remaining_weight, budget)
 
 
 def _all_of_size(n_features: int, size: int) -> np.ndarray:

@@ -11,7 +11,14 @@ from scipy.linalg import eigh
 
 from ._kernel import constrained_kernel_fit, scores_with_ends, size_kernel_weights
 
-__all__ = ["kernel_cubic", "paired_design"]
+__all__ = [
+    "cubic_surrogate_values",
+    "fit_odd_surrogate",
+    "kernel_cubic",
+    "paired_design",
+    "predict_odd_surrogate",
+    "surrogate_triples",
+]
 
 # Triples of features the surrogate models at most: C(16, 3). Beyond 16 features it keeps
 # the triples of the 16 most important ones, so the cost stays bounded.
@@ -75,23 +82,39 @@ def kernel_cubic(
 
     # Fit the odd part on one row per pair; its mirror row carries the same information.
     odd = 0.5 * (scores[: len(halves)] - scores[len(halves) :])
-    triples, prior = _triples(kernel, n_features)
-    linear, cubic = _fit_odd_surrogate(halves - 0.5, weights, odd, triples, prior)
-
-    # Surrogate values: x_i gives 1 to feature i; x_i x_j x_k gives 1/12 to each of the
-    # three. The surrogate is odd, so it scores the empty coalition -gap / 2.
-    surrogate_values = linear.copy()
-    for column in range(3):
-        np.add.at(surrogate_values, triples[:, column], cubic / 12.0)
-    centred = coalitions - 0.5
-    surrogate_gap = linear.sum(axis=0) + cubic.sum(axis=0) / 4.0
-    surrogate_gains = (
-        centred @ linear + _products(centred, triples) @ cubic + 0.5 * surrogate_gap[None, :]
+    triples, prior = surrogate_triples(kernel, n_features)
+    linear, cubic = fit_odd_surrogate(halves - 0.5, weights, odd, triples, prior)
+    surrogate_values, surrogate_gains, surrogate_gap = cubic_surrogate_values(
+        coalitions, linear, cubic, triples
     )
     residual = constrained_kernel_fit(
         coalitions, row_weights, targets - surrogate_gains, gap - surrogate_gap
     )
     return surrogate_values + residual, empty
+
+
+def predict_odd_surrogate(
+    centred: np.ndarray, linear: np.ndarray, cubic: np.ndarray, triples: np.ndarray
+) -> np.ndarray:
+    """The surrogate's odd part at ``centred`` masks (masks minus 0.5)."""
+    return centred @ linear + _products(centred, triples) @ cubic
+
+
+def cubic_surrogate_values(
+    coalitions: np.ndarray, linear: np.ndarray, cubic: np.ndarray, triples: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The surrogate's exact values, its gains over the empty coalition at
+    ``coalitions``, and its gap ``f(all) - f(none)``.
+
+    ``x_i`` gives 1 to feature ``i``; ``x_i x_j x_k`` gives 1/12 to each of the three.
+    The surrogate is odd, so it scores the empty coalition ``-gap / 2``.
+    """
+    values = linear.copy()
+    for column in range(3):
+        np.add.at(values, triples[:, column], cubic / 12.0)
+    gap = linear.sum(axis=0) + cubic.sum(axis=0) / 4.0
+    gains = predict_odd_surrogate(coalitions - 0.5, linear, cubic, triples) + 0.5 * gap[None, :]
+    return values, gains, gap
 
 
 def paired_design(n_features: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +164,7 @@ def paired_design(n_features: int, budget: int, seed: int) -> tuple[np.ndarray, 
     return np.concatenate(halves), np.concatenate(weights)
 
 
-def _fit_odd_surrogate(
+def fit_odd_surrogate(
     centred: np.ndarray,
     weights: np.ndarray,
     odd: np.ndarray,
@@ -193,7 +216,7 @@ def _fit_odd_surrogate(
     return linear, cubic * prior[:, None]
 
 
-def _triples(kernel: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+def surrogate_triples(kernel: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """The modelled triples and their prior scales, from Kernel SHAP's importances.
 
     A feature's importance is its largest share of any label's absolute values; a

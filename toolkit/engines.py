@@ -10,6 +10,14 @@ so adding labels costs no model rows. labelshap's own algorithms:
 - ``"kernel-cubic"``: Kernel SHAP on a size-stratified paired design drawn without
   replacement, adjusted by a cubic-interaction surrogate fitted for all labels at once
   (the most accurate per evaluation up to ~20 features; exact at full budget).
+- ``"kernel-stack"``: kernel-cubic's design, adjusted by a stack of two surrogates (the
+  cubic ridge and a forest of extremely randomised trees, whose exact values come from
+  its leaves) mixed per label by cross-validation: more accurate where the labels hinge
+  on a few features together (images), at a host cost of about 0.1-1 s per input.
+- ``"kernel-rows"``: for maskers with background rows (tabular): one Kernel SHAP design
+  of ``max_evals`` single-row evaluations per background row, each fitted alone, the
+  values averaged with the row weights (exact at full budget). The same model rows as
+  ``max_evals`` evaluations of the averaged game, with lower error.
 - ``"partition"``: Owen values over the masker's hierarchy, refined fairly for every
   label (exact when the budget reaches every leaf).
 - ``"owen-sampling"``: Owen values estimated from antithetic random orders that keep
@@ -36,6 +44,8 @@ import numpy as np
 from ._exact import exact_shapley
 from ._kernel import kernel_shap
 from ._kernel_cubic import kernel_cubic
+from ._kernel_rows import kernel_rows
+from ._kernel_stack import kernel_stack
 from ._owen import owen_values
 from ._permutation import antithetic_permutation, hierarchical_permutation, permutation_budget
 
@@ -43,6 +53,7 @@ __all__ = [
     "ALGORITHMS",
     "GRADIENT",
     "HIERARCHICAL_ALGORITHMS",
+    "ROW_ALGORITHMS",
     "EngineResult",
     "estimate",
     "resolve_algorithm",
@@ -61,6 +72,8 @@ class _Algorithm:
     needs_clustering: bool
     min_evals: Callable[[int], int]
     minimum_reason: str
+    # Scores single rows against background rows (evaluate_rows and row_weights).
+    needs_rows: bool = False
 
 
 def _run_exact(evaluate, n_features, **_):
@@ -85,6 +98,14 @@ def _run_kernel_cubic(evaluate, n_features, *, max_evals, seed, **_):
     return kernel_cubic(evaluate, n_features, max_evals=max_evals, seed=seed)
 
 
+def _run_kernel_stack(evaluate, n_features, *, max_evals, seed, **_):
+    return kernel_stack(evaluate, n_features, max_evals=max_evals, seed=seed)
+
+
+def _run_kernel_rows(evaluate, n_features, *, max_evals, seed, evaluate_rows, row_weights, **_):
+    return kernel_rows(evaluate_rows, n_features, row_weights, max_evals=max_evals, seed=seed)
+
+
 def _run_partition(evaluate, n_features, *, max_evals, clustering, batch_size, **_):
     return owen_values(evaluate, n_features, clustering, max_evals=max_evals, batch_size=batch_size)
 
@@ -106,6 +127,8 @@ _REGISTRY: dict[str, _Algorithm] = {
     ),
     "kernel": _Algorithm(_run_kernel, False, lambda n: 4, "4"),
     "kernel-cubic": _Algorithm(_run_kernel_cubic, False, lambda n: 4, "4"),
+    "kernel-stack": _Algorithm(_run_kernel_stack, False, lambda n: 4, "4"),
+    "kernel-rows": _Algorithm(_run_kernel_rows, False, lambda n: 4, "4", needs_rows=True),
     "partition": _Algorithm(_run_partition, True, lambda n: 2, "2"),
     "owen-sampling": _Algorithm(
         _run_owen_sampling,
@@ -124,6 +147,8 @@ _REGISTRY: dict[str, _Algorithm] = {
 GRADIENT = "gradient"
 ALGORITHMS = ("auto", *_REGISTRY, GRADIENT)
 HIERARCHICAL_ALGORITHMS = tuple(name for name, spec in _REGISTRY.items() if spec.needs_clustering)
+# Algorithms that score single rows against a masker's background rows.
+ROW_ALGORITHMS = tuple(name for name, spec in _REGISTRY.items() if spec.needs_rows)
 
 
 @dataclass(frozen=True)
@@ -131,7 +156,9 @@ class EngineResult:
     """Values of one input: ``values`` (n_features, n_labels), ``base_values`` (n_labels,).
 
     ``algorithm`` is the algorithm that ran (``"auto"`` resolved); ``evaluations`` the
-    number of masks evaluated; ``completeness_gap`` how far the values' sum is from the
+    number of masks evaluated (for ``"kernel-rows"``, its single-row evaluations divided
+    by the number of background rows, so that each costs the model rows of one mask of
+    the averaged game); ``completeness_gap`` how far the values' sum is from the
     score gap (0 for the masking algorithms, which are exact in that respect).
     """
 
@@ -162,6 +189,8 @@ def estimate(
     clustering: np.ndarray | None = None,
     seed: int = 0,
     batch_size: int = 256,
+    evaluate_rows: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> EngineResult:
     """Estimate every label's values for one input from one shared set of evaluations.
 
@@ -173,10 +202,19 @@ def estimate(
         clustering: Linkage matrix of the feature hierarchy (needed by partition).
         seed: Seed of the sampling algorithms.
         batch_size: Most masks handed to ``evaluate`` at once by shap's explainers.
+        evaluate_rows: For ``"kernel-rows"``: maps ``(m, n_features)`` masks and ``(m,)``
+            background-row indices to ``(m, n_labels)`` single-row scores, whose
+            weighted mean over the rows is what ``evaluate`` gives.
+        row_weights: For ``"kernel-rows"``: ``(B,)`` weights of the background rows.
 
     Returns:
-        The values, the base values ``f(all hidden)``, the evaluations used and the
-        algorithm that ran.
+        The values, the base values ``f(all hidden)``, the evaluations used (for
+        ``"kernel-rows"``, its model rows divided by the number of background rows: the
+        evaluations of the averaged game that cost as much) and the algorithm that ran.
+
+    Raises:
+        ValueError: If the algorithm is unknown or cannot run on what is given, or the
+            budget is too small for it.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is not supported; accepted: {ALGORITHMS}")
@@ -188,12 +226,16 @@ def estimate(
             "it through Explainer"
         )
     algorithm = resolve_algorithm(algorithm, n_features, max_evals, clustering is not None)
+    spec = _REGISTRY[algorithm]
+    rows = {}
+    if spec.needs_rows:
+        weights = _check_rows(algorithm, evaluate_rows, row_weights)
+        rows = {"evaluate_rows": _RowCounter(evaluate_rows, len(weights)), "row_weights": weights}
     counted = _MaskCounter(evaluate)
     if n_features <= 1:
         values, base = _one_feature(counted, n_features)
         return EngineResult(values, base, counted.masks, algorithm)
 
-    spec = _REGISTRY[algorithm]
     _check_budget(algorithm, spec, n_features, max_evals, clustering)
     values, base = spec.run(
         counted,
@@ -202,11 +244,13 @@ def estimate(
         clustering=clustering,
         seed=seed,
         batch_size=batch_size,
+        **rows,
     )
+    evaluations = counted.masks + (rows["evaluate_rows"].evaluations if rows else 0)
     return EngineResult(
         np.asarray(values, dtype=np.float64).reshape(n_features, -1),
         np.asarray(base, dtype=np.float64).reshape(-1),
-        counted.masks,
+        evaluations,
         algorithm,
     )
 
@@ -230,6 +274,45 @@ def _check_budget(
             f"for {n_features} features; got max_evals={max_evals}; accepted: at least "
             f"{needed} (command line: --max-evals {needed})"
         )
+
+
+def needs_rows_message(algorithm: str, got: str, accepted: str) -> str:
+    """The error of a row algorithm run without background rows."""
+    others = tuple(name for name in ALGORITHMS if name not in ROW_ALGORITHMS)
+    return (
+        f"algorithm={algorithm!r} needs a masker with background rows "
+        f"(labelshap.modalities.tabular IndependentMasker or PartitionMasker); got {got}; "
+        f"accepted: {accepted}, or another algorithm: {others}"
+    )
+
+
+def _check_rows(
+    algorithm: str,
+    evaluate_rows: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    row_weights: np.ndarray | None,
+) -> np.ndarray:
+    """The background-row weights an algorithm that scores single rows needs, checked."""
+    if evaluate_rows is None or row_weights is None:
+        raise ValueError(
+            needs_rows_message(
+                algorithm,
+                f"evaluate_rows={evaluate_rows!r}, row_weights={row_weights!r}",
+                "both",
+            )
+        )
+    weights = np.asarray(row_weights, dtype=np.float64)
+    if (
+        weights.ndim != 1
+        or not len(weights)
+        or not np.all(np.isfinite(weights))
+        or np.any(weights < 0)
+        or abs(weights.sum() - 1.0) > 1e-6
+    ):
+        raise ValueError(
+            f"row_weights={row_weights!r} is not a weighting of background rows; accepted: a "
+            "non-empty 1-D array of non-negative weights summing to 1"
+        )
+    return weights
 
 
 def _shap_values(
@@ -291,6 +374,28 @@ class _MaskCounter:
         masks = np.asarray(masks, dtype=np.float32)
         self.masks += len(masks)
         return np.asarray(self._evaluate(masks), dtype=np.float64)
+
+
+class _RowCounter:
+    """Wraps an evaluate_rows function and counts its model rows as evaluations of the
+    averaged game: ``n_background`` rows make one."""
+
+    def __init__(
+        self, evaluate_rows: Callable[[np.ndarray, np.ndarray], np.ndarray], n_background: int
+    ) -> None:
+        self._evaluate_rows = evaluate_rows
+        self._n_background = n_background
+        self.rows = 0
+
+    @property
+    def evaluations(self) -> int:
+        """Model rows so far, in evaluations of the averaged game (rounded up)."""
+        return -(-self.rows // self._n_background)
+
+    def __call__(self, masks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        masks = np.asarray(masks, dtype=np.float32)
+        self.rows += len(masks)
+        return np.asarray(self._evaluate_rows(masks, rows), dtype=np.float64)
 
 
 def _one_feature(evaluate: Callable, n_features: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,14 @@ from threadpoolctl import threadpool_limits
 from ._gradient import integrated_mask_gradients
 from ._packing import explain_packed
 from ._words import counted
-from .engines import ALGORITHMS, GRADIENT, EngineResult, estimate
+from .engines import (
+    ALGORITHMS,
+    GRADIENT,
+    ROW_ALGORITHMS,
+    EngineResult,
+    estimate,
+    needs_rows_message,
+)
 from .explanation import Explanation, _explanation_class
 from .labels import LabelSelection, select_labels
 from .masking import MaskedInput, Masker
@@ -46,7 +53,9 @@ class Explainer:
             orders that keep the hierarchy's groups together), ``"partition"`` (Owen
             values by a budgeted traversal refined fairly for every label),
             ``"permutation"`` (antithetic permutations), ``"kernel"`` (Kernel SHAP,
-            paired sampling), ``"exact"``, or shap's own explainers ``"shap-partition"``,
+            paired sampling), ``"kernel-rows"`` (tabular maskers: one Kernel SHAP fit
+            per background row, averaged; the model rows of ``max_evals`` evaluations),
+            ``"exact"``, or shap's own explainers ``"shap-partition"``,
             ``"shap-permutation"``, ``"shap-exact"``; ``"gradient"`` (integrated
             gradients in mask space for differentiable Keras models and image maskers,
             every label in one vectorised pass; ``max_evals`` points on the path; values
@@ -190,9 +199,11 @@ class Explainer:
     ) -> list[EngineResult]:
         """Explain a group of inputs, packing their evaluations into shared batches
         where the masker can build several inputs' masked copies in one call."""
-        # shap's explainers draw from numpy's global generator, which threads would share.
+        # shap's explainers draw from numpy's global generator, which threads would share;
+        # a row algorithm's one call already fills batches (a row per background row).
         packable = (
             self.algorithm != GRADIENT
+            and self.algorithm not in ROW_ALGORITHMS
             and not self.algorithm.startswith("shap-")
             and len(group) > 1
             and self.model.is_tensorflow
@@ -230,6 +241,9 @@ class Explainer:
             def evaluate(masks: np.ndarray) -> np.ndarray:
                 return bound.evaluate(self.model, masks)[:, columns]
 
+        rows = {}
+        if self.algorithm in ROW_ALGORITHMS:
+            rows = self._row_game(bound, columns)
         return estimate(
             evaluate,
             bound.n_features,
@@ -238,7 +252,28 @@ class Explainer:
             clustering=bound.clustering,
             seed=seed,
             batch_size=self.model.batch_size,
+            **rows,
         )
+
+    def _row_game(self, bound: MaskedInput, columns: np.ndarray) -> dict[str, Any]:
+        """``evaluate_rows`` (of the selected labels) and the background weights a row
+        algorithm needs.
+
+        Raises:
+            ValueError: If the masker's inputs have no background rows.
+        """
+        weights = getattr(bound, "background_weights", None)
+        if bound.row_build is None or weights is None:
+            raise ValueError(
+                needs_rows_message(
+                    self.algorithm, type(self.masker).__name__, "one of those maskers"
+                )
+            )
+
+        def evaluate_rows(masks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            return bound.evaluate_rows(self.model, masks, rows)[:, columns]
+
+        return {"evaluate_rows": evaluate_rows, "row_weights": weights}
 
     def _assemble(
         self,

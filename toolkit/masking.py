@@ -12,7 +12,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .model import LabelModel
 
-__all__ = ["Masker", "MaskedInput"]
+__all__ = ["Masker", "MaskedInput", "pack_rows"]
 
 
 @dataclass
@@ -47,6 +47,12 @@ class MaskedInput:
             device (1; a tabular masker makes one per background row, so that only the
             masks cross from the host). :meth:`reduce` turns them back into one score
             row per mask.
+        row_build: Like ``build``, but makes one model row per mask, against the
+            background row the mask names: ``row_build(rows, *context)`` where ``rows``
+            is ``(m, n_features + 1)``, a mask then the index of its background row.
+            The ``"kernel-rows"`` algorithm scores each background row's game through it
+            (:meth:`evaluate_rows`). ``None`` where the masker has no background rows
+            (images, text).
     """
 
     n_features: int
@@ -60,12 +66,38 @@ class MaskedInput:
     soft_build: Callable[..., Any] | None = None
     group_build: Callable[..., Any] | None = None
     built_rows: int = 1
+    row_build: Callable[..., Any] | None = None
 
     def evaluate(self, model: LabelModel, masks: np.ndarray) -> np.ndarray:
         """Score the input under ``masks``: ``(m, n_features)`` -> ``(m, n_labels)``."""
         masks = np.asarray(masks, dtype=np.float32)
         scores = model.predict_masked(masks, self.build, self.context, built_rows=self.built_rows)
         return self.reduce(scores)
+
+    def evaluate_rows(self, model: LabelModel, masks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Score the input under each mask against one background row, not averaged.
+
+        Args:
+            model: The model.
+            masks: ``(m, n_features)`` masks, 1 keeps a feature.
+            rows: ``(m,)`` integer index of the background row each mask hides against.
+
+        Returns:
+            ``(m, n_labels)``: one score row per mask.
+
+        Raises:
+            ValueError: If the masker gives no ``row_build`` (it has no background rows),
+                or ``masks`` and ``rows`` do not match.
+        """
+        if self.row_build is None:
+            raise ValueError(
+                "evaluate_rows needs a masked input with background rows (row_build); this "
+                "masker gives none; accepted: the inputs of a tabular IndependentMasker or "
+                "PartitionMasker"
+            )
+        return model.predict_masked(
+            pack_rows(masks, rows, self.n_features), self.row_build, self.context, built_rows=1
+        )
 
     def reduce(self, scores: np.ndarray) -> np.ndarray:
         """``(m * built_rows, n_labels)`` scores of the built rows, back to one row per
@@ -123,3 +155,25 @@ class Masker(abc.ABC):
         feature kept.
         """
         return model.predict(self.stack(items))
+
+
+def pack_rows(masks: np.ndarray, rows: np.ndarray, n_features: int) -> np.ndarray:
+    """``(m, n_features + 1)`` float32: each mask, then its background row's index.
+
+    Raises:
+        ValueError: If ``masks`` is not ``(m, n_features)`` or ``rows`` not ``(m,)``
+            whole numbers.
+    """
+    masks = np.asarray(masks, dtype=np.float32)
+    rows = np.asarray(rows)
+    if masks.ndim != 2 or masks.shape[1] != n_features:
+        raise ValueError(
+            f"masks has shape {masks.shape!r}; accepted: (m, {n_features}), one mask per row"
+        )
+    if rows.shape != (len(masks),) or (rows.size and not np.all(rows == np.round(rows))):
+        raise ValueError(
+            f"rows has shape {rows.shape!r}; accepted: ({len(masks)},) integer indices of "
+            "background rows, one per mask"
+        )
+    # float32 holds every index below 2 ** 24 exactly.
+    return np.concatenate([masks, rows.astype(np.float32)[:, None]], axis=1)

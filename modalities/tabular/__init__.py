@@ -11,6 +11,7 @@ from .masker import (
     IndependentMasker,
     PartitionMasker,
     build_masked_rows,
+    build_paired_rows,
 )
 from .table import TableLayout, read_csv, to_matrix, write_csv
 
@@ -26,6 +27,7 @@ __all__ = [
     "TabularExplanation",
     "audit_table",
     "build_masked_rows",
+    "build_paired_rows",
     "correlation_linkage",
     "deletion_check",
     "feature_correlation",

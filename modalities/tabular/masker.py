@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labelshap.masking import MaskedInput, Masker
+from labelshap.masking import MaskedInput, Masker, pack_rows
 
 from .background import correlation_linkage, kmeans_background
 from .table import TableLayout, _is_dataframe, to_matrix
@@ -17,7 +17,7 @@ from .table import TableLayout, _is_dataframe, to_matrix
 if TYPE_CHECKING:
     from labelshap.model import LabelModel
 
-__all__ = ["IndependentMasker", "PartitionMasker", "build_masked_rows"]
+__all__ = ["IndependentMasker", "PartitionMasker", "build_masked_rows", "build_paired_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,7 @@ class IndependentMasker(Masker):
             feature_names=list(self.layout.feature_names),
             build=_builder(self.layout, model),
             group_build=_builder(self.layout, model, group=True) if model.is_tensorflow else None,
+            row_build=_builder(self.layout, model, paired=True),
             context=context,
             clustering=self.clustering,
             feature_data=self.layout.feature_values(row[None])[0],
@@ -242,7 +243,8 @@ class BackgroundMaskedInput(MaskedInput):
     """A row whose every evaluation is the mean of the model over the background rows.
 
     Attributes:
-        background_weights: ``(B,)`` weight of each background row, summing to 1.
+        background_weights: ``(B,)`` weight of each background row, summing to 1 (the
+            weights with which ``"kernel-rows"`` averages the background rows' values).
         layout: The columns, to build masked rows with numpy for non-TensorFlow models.
     """
 
@@ -261,6 +263,33 @@ class BackgroundMaskedInput(MaskedInput):
         masks = np.asarray(masks, dtype=np.float32)
         filled = build_masked_rows(masks, *(np.asarray(part) for part in self.context))
         return self.reduce(model.predict(self.layout.split(filled)))
+
+    def evaluate_rows(self, model: LabelModel, masks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Score the row under each mask against the one background row it names.
+
+        Args:
+            model: The model.
+            masks: ``(m, n_features)`` masks, 1 keeps a feature.
+            rows: ``(m,)`` indices into the background rows.
+
+        Returns:
+            ``(m, n_labels)`` scores, one model row per mask, not averaged.
+
+        Raises:
+            ValueError: If an index is not a background row, or the shapes do not match.
+        """
+        rows = np.asarray(rows)
+        n_background = len(self.background_weights)
+        if rows.size and (rows.min() < 0 or rows.max() >= n_background):
+            raise ValueError(
+                f"rows holds indices from {rows.min():g} to {rows.max():g}; accepted: indices "
+                f"of the {n_background} background rows, 0 to {n_background - 1}"
+            )
+        if model.is_tensorflow:
+            return super().evaluate_rows(model, masks, rows)
+        packed = pack_rows(masks, rows, self.n_features)
+        filled = build_paired_rows(packed, *(np.asarray(part) for part in self.context))
+        return model.predict(self.layout.split(filled))
 
     def reduce(self, scores: np.ndarray) -> np.ndarray:
         """The weighted mean of each mask's scores over the background rows."""
@@ -290,6 +319,31 @@ def build_masked_rows(masks: Any, row: Any, background: Any, expansion: Any) -> 
 
     keep = tf.matmul(tf.cast(masks > 0.5, tf.float32), expansion) > 0.5
     return _against_background(keep, row[None, :], background)
+
+
+def build_paired_rows(rows: Any, row: Any, background: Any, expansion: Any) -> Any:
+    """Masked copies of one row, each against one background row, in TensorFlow or numpy.
+
+    Args:
+        rows: ``(m, F + 1)``: a mask over the ``F`` features (1 keeps), then the index of
+            the background row it hides against.
+        row: ``(C,)`` the explained row.
+        background: ``(B, C)`` background rows.
+        expansion: ``(F, C)`` 0/1, the columns of each feature.
+
+    Returns:
+        ``(m, C)``: the row's values where a feature is kept, else the named background
+        row's.
+    """
+    if isinstance(rows, np.ndarray):
+        keep = (rows[:, :-1] > 0.5).astype(np.float32) @ expansion > 0.5
+        against = background[rows[:, -1].astype(np.int64)]
+        return np.where(keep, row[None, :], against)
+    import tensorflow as tf
+
+    keep = tf.matmul(tf.cast(rows[:, :-1] > 0.5, tf.float32), expansion) > 0.5
+    against = tf.gather(background, tf.cast(rows[:, -1], tf.int32))
+    return tf.where(keep, row[None, :], against)
 
 
 def build_masked_rows_group(rows: Any, row: Any, background: Any, expansion: Any) -> Any:
@@ -326,17 +380,23 @@ class _InputBuilder:
     """``build`` of a tabular MaskedInput: masked rows, cast and split per model input.
 
     Frozen, so two builders of the same layout and dtypes are equal and the model
-    compiles them once.
+    compiles them once. ``group`` builds several rows' masks (``group_build``),
+    ``paired`` one model row per mask against the background row it names
+    (``row_build``).
     """
 
     inputs: tuple[tuple[str, int, str], ...]
     dtype: str
     group: bool = False
+    paired: bool = False
 
     def __call__(self, rows: Any, row: Any, background: Any, expansion: Any) -> Any:
         import tensorflow as tf
 
-        build = build_masked_rows_group if self.group else build_masked_rows
+        if self.paired:
+            build = build_paired_rows
+        else:
+            build = build_masked_rows_group if self.group else build_masked_rows
         filled = build(rows, row, background, expansion)
         if not self.inputs:
             return tf.cast(filled, self.dtype)
@@ -347,16 +407,19 @@ class _InputBuilder:
         }
 
 
-def _builder(layout: TableLayout, model: LabelModel, group: bool = False) -> _InputBuilder:
+def _builder(
+    layout: TableLayout, model: LabelModel, group: bool = False, paired: bool = False
+) -> _InputBuilder:
     spec = model.input_spec
     if isinstance(spec, dict):
         return _InputBuilder(
             tuple((name, width, str(spec[name][1])) for name, width in layout.inputs),
             "float32",
             group,
+            paired,
         )
     dtype = str(spec[1]) if spec is not None else "float32"
-    return _InputBuilder((), dtype, group)
+    return _InputBuilder((), dtype, group, paired)
 
 
 def _layout_of(

@@ -91,14 +91,14 @@ def test_partition_at_full_depth_equals_the_owen_formula(shape):
     np.testing.assert_allclose(theirs.values, expected, atol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm", ["kernel", "kernel-cubic"])
+@pytest.mark.parametrize("algorithm", ["kernel", "kernel-cubic", "kernel-stack"])
 def test_kernel_covering_every_coalition_is_exact(algorithm):
     result = estimate(game, N_FEATURES, algorithm=algorithm, max_evals=2**N_FEATURES, seed=0)
 
     np.testing.assert_allclose(result.values, EXACT_SHAPLEY, atol=1e-9)
 
 
-@pytest.mark.parametrize("algorithm", ["permutation", "kernel", "kernel-cubic"])
+@pytest.mark.parametrize("algorithm", ["permutation", "kernel", "kernel-cubic", "kernel-stack"])
 def test_sampling_estimates_converge_to_the_exact_values(algorithm):
     errors = [
         np.mean(
@@ -120,7 +120,7 @@ def test_sampling_estimates_converge_to_the_exact_values(algorithm):
 
 
 @pytest.mark.parametrize(
-    "algorithm", ["exact", "permutation", "kernel", "kernel-cubic", "partition"]
+    "algorithm", ["exact", "permutation", "kernel", "kernel-cubic", "kernel-stack", "partition"]
 )
 @pytest.mark.parametrize("budget", [20, 60, 256])
 def test_values_sum_to_the_output_gap_at_any_budget(algorithm, budget):
@@ -163,7 +163,7 @@ def test_partition_resolves_the_top_feature_of_a_label_with_small_effects():
 
 
 def test_the_same_seed_gives_the_same_samples():
-    for algorithm in ("permutation", "kernel", "kernel-cubic"):
+    for algorithm in ("permutation", "kernel", "kernel-cubic", "kernel-stack"):
         first = estimate(game, N_FEATURES, algorithm=algorithm, max_evals=60, seed=4)
         second = estimate(game, N_FEATURES, algorithm=algorithm, max_evals=60, seed=4)
         np.testing.assert_array_equal(first.values, second.values)

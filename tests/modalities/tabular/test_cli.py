@@ -171,6 +171,22 @@ def test_explain_tabular_with_the_partition_masker(saved, tmp_path):
     assert load_explanation(tmp_path).label_names == ["comedy"]
 
 
+def test_explain_tabular_with_kernel_rows(saved, tmp_path):
+    args = explain_args(
+        saved, tmp_path, "--summarize", "10", "--algorithm", "kernel-rows", str(saved / "rows.csv")
+    )
+
+    assert main(args) == 0
+
+    result = load_explanation(tmp_path)
+    assert result.info["algorithms_run"] == ["kernel-rows"]
+    # 5 features: each background row's design stops at all 2 ** 5 coalitions.
+    assert result.info["evaluations"] == 6 * 2**5
+    assert result.info["model_rows"] == 6 * 2**5 * 10
+    gap = result.scores - result.base_values
+    np.testing.assert_allclose(result.values.sum(axis=1), gap, atol=1e-4)
+
+
 def test_the_demo_writes_its_summary_and_files(tmp_path):
     rng = np.random.default_rng(0)
     genres = ["Action", "Comedy", "Drama", "Action|Drama"]

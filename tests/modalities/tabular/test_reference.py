@@ -39,7 +39,9 @@ def test_exact_values_equal_the_shapley_formula(table, mlp_model, shapley, value
         np.testing.assert_allclose(result.base_values[index], value_of(np.zeros(6)), atol=1e-9)
 
 
-@pytest.mark.parametrize("algorithm", ["exact", "permutation", "kernel", "partition"])
+@pytest.mark.parametrize(
+    "algorithm", ["exact", "permutation", "kernel", "kernel-rows", "partition"]
+)
 def test_values_sum_to_the_score_gap_for_every_label(table, mlp_model, algorithm):
     background, rows = table
     masker = PartitionMasker(background, summarize=5)
@@ -50,7 +52,7 @@ def test_values_sum_to_the_score_gap_for_every_label(table, mlp_model, algorithm
     assert np.abs(gap).max() > 1e-2
 
 
-@pytest.mark.parametrize("algorithm", ["permutation", "kernel", "partition"])
+@pytest.mark.parametrize("algorithm", ["permutation", "kernel", "kernel-rows", "partition"])
 def test_the_same_seed_gives_the_same_values(table, mlp_model, algorithm):
     background, rows = table
 
