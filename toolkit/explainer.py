@@ -139,6 +139,9 @@ class Explainer:
                 the union of those selected for these inputs.
         """
         started = time.perf_counter()
+        # A chunk of a longer stream (a batch job) logs its steps at DEBUG: the job's
+        # progress bar already tells them.
+        level = logging.INFO if positions is None else logging.DEBUG
         if positions is None:
             positions = range(len(items))
         if len(positions) != len(items):
@@ -150,7 +153,8 @@ class Explainer:
             columns = np.arange(self.model.n_labels)
         else:
             columns = np.flatnonzero(selected.any(axis=0))
-        logger.info(
+        logger.log(
+            level,
             "explaining %s for %s with %s (max_evals=%d)",
             counted(len(items), "input"),
             counted(len(columns), "label"),
@@ -172,7 +176,8 @@ class Explainer:
                 progress.update(len(group))
         progress.close()
 
-        logger.info(
+        logger.log(
+            level,
             "explained %s with %s in %.1f s",
             counted(len(items), "input"),
             ", ".join(sorted({result.algorithm for result in results})) or self.algorithm,

@@ -8,6 +8,7 @@ import logging
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from labelshap.paths import cache_dir, shared_data_file
 
 from .data import Document, load_apt_lists, load_debtags, split_by_description
 from .explanation import TextExplanation, WordValue
-from .masker import TextMasker
+from .masker import LongTextWarning, TextMasker
 from .model import train_text_model
 
 __all__ = ["CUE_WORDS", "cue_hit_rate", "cue_rank", "run_demo"]
@@ -101,7 +102,7 @@ def run_demo(
         progress=True,
     )
     started = time.perf_counter()
-    explanation = explainer.explain(texts)
+    explanation = explain_noting_long_texts(explainer, texts)
     seconds = time.perf_counter() - started
     # Every label is explained (the cue hit rate reads them all); the ones marked selected
     # are those drawn, here and by `labelshap report`.
@@ -169,6 +170,34 @@ def run_demo(
         seconds,
     )
     return summary
+
+
+def explain_noting_long_texts(explainer: Explainer, texts: Sequence[str]) -> TextExplanation:
+    """Explain ``texts``; a truncation is logged in the demo's terms instead of warned.
+
+    The masker's warning names ``--long-text``, which ``labelshap demo`` does not take;
+    the demo explains first windows on purpose and says where whole texts are explained.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LongTextWarning)
+        explanation = explainer.explain(texts)
+    for warning in caught:
+        if not isinstance(warning.message, LongTextWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+            continue
+        cut = warning.message
+        logger.info(
+            "%d of %d demo descriptions are longer than the model's %d tokens; the demo "
+            "explains their first %d (labelshap explain text --long-text window explains "
+            "whole texts)",
+            cut.truncated,
+            cut.total,
+            cut.max_length,
+            cut.explained_tokens,
+        )
+    return explanation
 
 
 def cue_rank(words: Sequence[WordValue], cues: Sequence[str]) -> float:

@@ -379,7 +379,7 @@ def test_log_lines_and_what_on_chunk_prints_go_above_the_progress_bar(
     console = logging.StreamHandler()  # the console handler a command sets up (stderr)
     console.setFormatter(logging.Formatter("%(message)s"))
     monkeypatch.setattr(logging.root, "handlers", [console])
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)  # a job's chunks log at DEBUG
 
     def on_chunk(result):
         print(f"chunk of {result.ids[0]}", file=sys.stderr)
@@ -401,7 +401,7 @@ def test_log_lines_count_one_input_in_the_singular(setup, tmp_path, caplog):
 
     explainer, rows = setup
 
-    with caplog.at_level("INFO", logger="labelshap"):
+    with caplog.at_level("DEBUG", logger="labelshap"):
         run_job(explainer, items_of(rows[:1]), tmp_path, progress=False)
         write_report(tmp_path)
 
@@ -410,3 +410,14 @@ def test_log_lines_count_one_input_in_the_singular(setup, tmp_path, caplog):
     assert any(m.startswith("explained 1 input with permutation") for m in messages), messages
     assert any(m.startswith("explained 1 item, 0 failed") for m in messages), messages
     assert any(m.startswith("wrote report over 1 modality to ") for m in messages), messages
+
+
+def test_a_jobs_chunks_log_at_debug_and_the_job_at_info(setup, tmp_path, caplog):
+    explainer, rows = setup
+
+    with caplog.at_level("INFO", logger="labelshap"):
+        run_job(explainer, items_of(rows[:3]), tmp_path, chunk_size=1, progress=False)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert not [m for m in messages if m.startswith(("explaining ", "explained 1 input"))]
+    assert any(m.startswith("explained 3 items, 0 failed") for m in messages), messages

@@ -117,6 +117,23 @@ def test_empty_and_whitespace_texts_have_no_features_and_an_empty_explanation(
     assert result.text(0) == text
 
 
+def test_the_demo_logs_truncation_in_its_own_terms(wordpiece, ids_model, caplog):
+    from labelshap.modalities.text.demo import explain_noting_long_texts
+
+    explainer = Explainer(ids_model, TextMasker(wordpiece), max_evals=40, progress=False)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("INFO"):
+        warnings.simplefilter("always")
+        result = explain_noting_long_texts(explainer, [LONG_TEXT, "perl module"])
+
+    assert not [w for w in caught if "longer than the model" in str(w.message)]
+    notes = [r.getMessage() for r in caplog.records if "demo descriptions" in r.getMessage()]
+    assert notes == [
+        "1 of 2 demo descriptions are longer than the model's 12 tokens; the demo explains "
+        "their first 10 (labelshap explain text --long-text window explains whole texts)"
+    ]
+    assert result.n_features.tolist()[0] == 10
+
+
 def test_truncation_warns_once_and_records_the_explained_characters(wordpiece, ids_model):
     texts = [LONG_TEXT, "perl module", LONG_TEXT + " More."]
     encoding = wordpiece(LONG_TEXT, return_offsets_mapping=True)
