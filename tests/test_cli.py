@@ -123,6 +123,25 @@ def test_explain_image_refuses_a_label_file_of_the_wrong_length(trained, tmp_pat
     assert "2 names were given but the model has 10 outputs" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_row_algorithms_are_offered_only_where_the_masker_has_background_rows(
+    modality, tmp_path, capsys
+):
+    # kernel-rows needs background rows: image and text commands refuse it before
+    # anything is read or written (exit 2), the tabular command offers it.
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        main(["explain", modality, "--model", "m.keras", "--labels", "l.txt", "--out", str(out),
+              "--algorithm", "kernel-rows", "input"])  # fmt: skip
+
+    assert stopped.value.code == 2
+    assert "invalid choice: 'kernel-rows'" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["explain", "tabular", "--help"])
+    assert "kernel-rows" in capsys.readouterr().out
+
+
 def test_explain_image_refuses_unsafe_models_unless_allowed(tmp_path, capsys):
     import keras
 
@@ -230,6 +249,9 @@ def test_a_job_resumes_with_its_paths_typed_another_way(trained, tmp_path, monke
     settings = json.loads((tmp_path / "out" / "manifest.json").read_text())["settings"]
     assert settings["model"] == str(folder / "model.keras")
     assert settings["images"] == [str(inputs)]
+    # The shards name the model as the manifest does, not as it was typed.
+    shard = json.loads(next((tmp_path / "out" / "shards").glob("*.json")).read_text())
+    assert shard["info"]["model"] == str(folder / "model.keras")
 
 
 def test_the_progress_bar_counts_to_the_total_and_done_items_start_it(trained, tmp_path, capsys):

@@ -24,7 +24,7 @@ from .arguments import (
     integer_at_least,
 )
 from .distributed import add_engine_arguments, check_engine_arguments, executor_from_args
-from .engines import ALGORITHMS
+from .engines import ALGORITHMS, AUTO_KERNEL_CUBIC_MAX_FEATURES, ROW_ALGORITHMS
 from .report import add_report_arguments, run_report, write_report
 
 __all__ = ["main", "MODALITIES"]
@@ -129,12 +129,21 @@ def _build_parser() -> argparse.ArgumentParser:
             formatter_class=HelpFormatter,
         )
         module = _modality(name)
-        _add_common_explain_arguments(sub, module.DEFAULT_LABELS)
+        _add_common_explain_arguments(
+            sub, module.DEFAULT_LABELS, background_rows=module.BACKGROUND_ROWS
+        )
         module.add_explain_arguments(sub)
     return parser
 
 
-def _add_common_explain_arguments(parser: argparse.ArgumentParser, default_labels: str) -> None:
+NO_ROW_ALGORITHMS = tuple(name for name in ALGORITHMS if name not in ROW_ALGORITHMS)
+
+
+def _add_common_explain_arguments(
+    parser: argparse.ArgumentParser, default_labels: str, *, background_rows: bool
+) -> None:
+    """The options every ``explain`` command takes; the row algorithms (kernel-rows) only
+    where the modality's masker hides features by background rows."""
     parser.add_argument("--model", required=True, help=".keras file or SavedModel directory")
     parser.add_argument("--labels", required=True, help="text file, one label name per line")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -151,10 +160,11 @@ def _add_common_explain_arguments(parser: argparse.ArgumentParser, default_label
     )
     parser.add_argument(
         "--algorithm",
-        choices=ALGORITHMS,
+        choices=ALGORITHMS if background_rows else NO_ROW_ALGORITHMS,
         default="auto",
-        help="estimation algorithm (auto: exact when affordable, else owen-sampling over "
-        "the masker's hierarchy, else permutation)",
+        help="estimation algorithm (auto: exact when the budget covers every mask, else "
+        "owen-sampling over the masker's hierarchy, else kernel-cubic up to "
+        f"{AUTO_KERNEL_CUBIC_MAX_FEATURES} features, else permutation)",
     )
     parser.add_argument(
         "--max-evals", type=integer_at_least(2), default=500, help="evaluations per input"
@@ -319,8 +329,9 @@ def load_model(args: argparse.Namespace) -> Any:
     """The :class:`LabelModel` the common ``--model/--labels/...`` options describe."""
     from .model import LabelModel
 
+    # Absolute, as every path a job records: each shard's info names the model.
     return LabelModel(
-        args.model,
+        os.path.abspath(args.model),
         args.labels,
         output=args.output,
         space=args.space,

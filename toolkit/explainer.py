@@ -93,6 +93,10 @@ class Explainer:
                 f"masker of type {type(masker).__name__!r} is not a labelshap Masker; "
                 "accepted: ImageMasker, or another subclass of labelshap.Masker"
             )
+        if algorithm in ROW_ALGORITHMS and not masker.background_rows:
+            raise ValueError(
+                needs_rows_message(algorithm, type(masker).__name__, "one of those maskers")
+            )
         self.model = model if isinstance(model, LabelModel) else LabelModel(model)
         self.masker = masker
         self.algorithm = algorithm

@@ -113,9 +113,14 @@ class Masker(abc.ABC):
     into features and returns a :class:`MaskedInput` that builds masked copies of it.
     ``stack`` turns prepared inputs into one model batch and ``as_data`` into the array
     the result keeps. No method changes the masker.
+
+    A masker whose bound inputs hide features by background rows, with a ``row_build``
+    and ``background_weights``, sets ``background_rows = True``: the row algorithms
+    (``"kernel-rows"``) run only on such maskers.
     """
 
     modality: ClassVar[str] = "generic"
+    background_rows: ClassVar[bool] = False
 
     @abc.abstractmethod
     def prepare(self, inputs: Any, model: LabelModel) -> Sequence[Any]:

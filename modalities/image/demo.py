@@ -15,10 +15,11 @@ from labelshap.explainer import Explainer
 from labelshap.model import LabelModel
 
 from .digits import make_digit_canvases, train_digit_model
+from .io import load_image
 from .masker import ImageMasker
 from .metrics import pointing_hit, pointing_random_baseline
 
-__all__ = ["run_demo", "pointing_game"]
+__all__ = ["run_demo", "pointing_game", "save_canvases"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,14 @@ def run_demo(
 
     # Explain held-out canvases: digit images the model never saw in training.
     canvases = make_digit_canvases(n_explain, split="test", seed=seed + _TEST_SEED_OFFSET)
+    # Saved as 8-bit PNG files and read back as `labelshap explain image` reads them, so
+    # that the command gives the demo's values for the demo's canvases.
+    images = np.stack(
+        [
+            load_image(path, size=canvases.images.shape[1:3], channels=canvases.images.shape[3])
+            for path in save_canvases(canvases.images, out_dir / "canvases")
+        ]
+    )
     model = LabelModel(trained.model, list(trained.label_names))
     explainer = Explainer(
         model,
@@ -76,7 +85,7 @@ def run_demo(
         progress=True,
     )
     started = time.perf_counter()
-    explanation = explainer.explain(canvases.images)
+    explanation = explainer.explain(images)
     seconds = time.perf_counter() - started
     # Every label is explained (the pointing game reads them all); the ones marked selected
     # are those drawn, here and by `labelshap report`.
@@ -109,7 +118,7 @@ def run_demo(
             "seconds_per_image": seconds / max(len(explanation), 1),
             "masker": {"segmentation": "slic", "n_segments": 80, "fill": "blur"},
         },
-        "files": {"model": model_path.name, "labels": labels_path.name},
+        "files": {"model": model_path.name, "labels": labels_path.name, "canvases": "canvases"},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     logger.info(
@@ -121,6 +130,29 @@ def run_demo(
         seconds,
     )
     return summary
+
+
+def save_canvases(images: np.ndarray, folder: Path) -> list[Path]:
+    """Write the explained canvases as 8-bit PNG files, ``canvas_NNN.png``, for
+    ``labelshap explain image`` (which reads them back scaled by 1/255).
+
+    Args:
+        images: ``(n, H, W, C)`` float canvases in [0, 1], C 1 or 3.
+        folder: Where to write them (created).
+
+    Returns:
+        The paths written, in canvas order.
+    """
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, image in enumerate(images):
+        pixels = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+        path = folder / f"canvas_{index:03d}.png"
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+        paths.append(path)
+    return paths
 
 
 def pointing_game(explanation: Any, canvases: Any) -> dict[str, float]:

@@ -140,14 +140,16 @@ def tokenize_document(
     windows = window_ranges(len(content), budget, long_text=long_text, stride=stride)
 
     offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)[content]
-    word_ids = [encoding.word_ids[position] for position in content]
+    # Encoding's list properties build a new list on every access: read each once.
+    all_word_ids, all_tokens = encoding.word_ids, encoding.tokens
+    word_ids = [all_word_ids[position] for position in content]
     spans = [_visible(text, start, end) for start, end in offsets.tolist()]
     covered = windows[-1][1]
     features = np.array([t for t in range(covered) if spans[t] is not None], dtype=np.int64)
     return Document(
         text=text,
         ids=all_ids[content],
-        tokens=[encoding.tokens[position] for position in content],
+        tokens=[all_tokens[position] for position in content],
         offsets=offsets,
         prefix=prefix,
         suffix=suffix,

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_TOP_K = 3
 # The labels explained without --label, --top-k or --threshold, as --help says it.
+# The masker hides tokens by a fill id, not by background rows (no kernel-rows).
+BACKGROUND_ROWS = False
 DEFAULT_LABELS = f"the {_DEFAULT_TOP_K} best-scored"
 # What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
 DEMO_HEADLINE = (

@@ -24,7 +24,7 @@ from .explanation import TextExplanation, WordValue
 from .masker import LongTextWarning, TextMasker
 from .model import train_text_model
 
-__all__ = ["CUE_WORDS", "cue_hit_rate", "cue_rank", "run_demo"]
+__all__ = ["CUE_WORDS", "cue_hit_rate", "cue_rank", "run_demo", "save_texts"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,11 @@ def run_demo(
         [[name in labels for name in explanation.label_names] for labels in drawn], dtype=bool
     ).reshape(explanation.selected.shape)
     explanation.save(out_dir / "explanation")
+    save_texts(
+        _unique([held_out[index].package for index in chosen]),
+        texts,
+        out_dir / "descriptions.jsonl",
+    )
 
     hits = cue_hit_rate(explanation, cue_labels)
     shown = _highlight_rows(cue_labels, n_highlights)
@@ -159,6 +164,7 @@ def run_demo(
             "labels": "labels.txt",
             "tokenizer": "tokenizer",
             "highlights": "highlights.html",
+            "descriptions": "descriptions.jsonl",
         },
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
@@ -231,6 +237,41 @@ def cue_rank(words: Sequence[WordValue], cues: Sequence[str]) -> float:
     if not best > 0:
         return float("inf")
     return 1 + int((values[~is_cue] >= best).sum())
+
+
+def save_texts(ids: Sequence[str], texts: Sequence[str], path: Path) -> Path:
+    """Write texts as JSON lines ``{"id": ..., "text": ...}``, what ``labelshap explain
+    text --file`` reads (texts may hold line breaks).
+
+    Args:
+        ids: One id per text (the demo's: package names).
+        texts: The texts.
+        path: The ``.jsonl`` file to write.
+
+    Returns:
+        ``path``.
+    """
+    if len(ids) != len(texts):
+        raise ValueError(f"ids has {len(ids)} entries for {len(texts)} texts")
+    repeated = sorted({name for name in ids if list(ids).count(name) > 1})
+    if repeated:
+        raise ValueError(f"ids must be unique (a job refuses repeated ids); repeated: {repeated}")
+    lines = [
+        json.dumps({"id": str(name), "text": text}, ensure_ascii=False)
+        for name, text in zip(ids, texts, strict=True)
+    ]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    """The names, a repeated one numbered from its second time: ``name``, ``name-2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return out
 
 
 def cue_hit_rate(

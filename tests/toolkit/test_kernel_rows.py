@@ -291,14 +291,26 @@ def test_a_masked_input_without_background_rows_refuses_evaluate_rows(tabular):
         bound.evaluate_rows(model, np.ones((1, 2)), np.zeros(1))
 
 
-def test_an_image_masker_is_refused_naming_the_algorithm(image_label_model, images_factory):
-    explainer = Explainer(
-        image_label_model, ImageMasker("grid", cell=8), algorithm="kernel-rows", max_evals=16
-    )
-
+def test_an_image_masker_is_refused_naming_the_algorithm(image_label_model):
+    # Refused when the explainer is made, before any input is read.
     with pytest.raises(
         ValueError,
         match=r"algorithm='kernel-rows' needs a masker with background rows \(labelshap"
         r".*IndependentMasker or PartitionMasker\); got ImageMasker.*accepted:",
     ):
+        Explainer(
+            image_label_model, ImageMasker("grid", cell=8), algorithm="kernel-rows", max_evals=16
+        )
+
+
+def test_a_masker_that_claims_rows_but_binds_without_them_is_refused_at_bind(
+    image_label_model, images_factory
+):
+    class ClaimsRows(ImageMasker):
+        background_rows = True
+
+    explainer = Explainer(
+        image_label_model, ClaimsRows("grid", cell=8), algorithm="kernel-rows", max_evals=16
+    )
+    with pytest.raises(ValueError, match=r"needs a masker with background rows.*got ClaimsRows"):
         explainer.explain(images_factory(1))

@@ -277,3 +277,19 @@ def test_training_caches_and_reloads(tmp_path, monkeypatch):
 def test_training_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         train_digit_model(cache=False, **kwargs)
+
+
+def test_saved_canvases_read_back_through_the_command_lines_loader(test_canvases, tmp_path):
+    # The demo writes its canvases for `labelshap explain image`: 8-bit PNG files that the
+    # command's loader (scale 1/255) reads back within half a grey level.
+    from labelshap.modalities.image.demo import save_canvases
+    from labelshap.modalities.image.io import load_image
+
+    images = test_canvases.images[:3]
+    paths = save_canvases(images, tmp_path / "canvases")
+
+    assert [path.name for path in paths] == ["canvas_000.png", "canvas_001.png", "canvas_002.png"]
+    for path, image in zip(paths, images, strict=True):
+        loaded = load_image(path, size=image.shape[:2], channels=image.shape[-1])
+        assert loaded.shape == image.shape
+        np.testing.assert_allclose(loaded, image, atol=0.5 / 255 + 1e-6)

@@ -120,3 +120,19 @@ def test_demo_data_prefers_the_shared_file(monkeypatch, tmp_path):
     source, path = demo.demo_data()
 
     assert path == shared and source == f"shared file {shared}"
+
+
+def test_the_demo_texts_file_reads_back_through_the_command_line(tmp_path):
+    # The demo writes its descriptions for `labelshap explain text --file`: every text
+    # comes back unchanged (line breaks and non-ASCII included) under its id.
+    from labelshap.modalities.text.cli import _text_sources
+    from labelshap.modalities.text.demo import _unique, save_texts
+
+    texts = ["Python bindings for GTK", "two\nlines, «quoted»", "emoji 🐍 and tabs\there"]
+    ids = _unique(["python-gi", "tool", "python-gi"])
+    path = save_texts(ids, texts, tmp_path / "descriptions.jsonl")
+
+    assert ids == ["python-gi", "tool", "python-gi-2"]
+    assert list(_text_sources([], path)) == list(zip(ids, texts, strict=True))
+    with pytest.raises(ValueError, match=r"ids must be unique .*repeated: \['a'\]"):
+        save_texts(["a", "a"], texts[:2], tmp_path / "bad.jsonl")

@@ -314,3 +314,105 @@ def test_importing_the_text_adapter_loads_neither_tensorflow_nor_transformers():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "[]"
+
+
+def test_each_text_is_tokenised_once_however_often_it_is_read(wordpiece, ids_model, monkeypatch):
+    # explain() reads every text in prepare, score and bind; the masker keeps the
+    # documents, so a text costs one tokenisation, and the values do not change.
+    from labelshap.modalities.text import masker as text_masker
+
+    texts = ["A Python library for GTK.", "Perl module for parsing files.", "Fonts."]
+    expected = Explainer(ids_model, TextMasker(wordpiece), max_evals=60, seed=3).explain(texts)
+    calls: dict[str, int] = {}
+    real = text_masker.tokenize_document
+
+    def counting(backend, text, **options):
+        calls[text] = calls.get(text, 0) + 1
+        return real(backend, text, **options)
+
+    monkeypatch.setattr(text_masker, "tokenize_document", counting)
+    explainer = Explainer(ids_model, TextMasker(wordpiece), max_evals=60, seed=3)
+    first = explainer.explain(texts)
+    assert calls == {text: 1 for text in texts}
+    second = explainer.explain(texts)
+    assert calls == {text: 1 for text in texts}
+    np.testing.assert_array_equal(first.values, expected.values)
+    np.testing.assert_array_equal(second.values, expected.values)
+
+
+def test_a_masker_with_other_window_settings_does_not_reuse_documents(wordpiece, ids_model):
+    masker = TextMasker(wordpiece, max_length=LENGTH)
+    truncated = masker.bind(LONG_TEXT, ids_model)
+    masker.long_text = "window"
+    windowed = masker.bind(LONG_TEXT, ids_model)
+    assert windowed.n_features > truncated.n_features
+    assert windowed.rows_per_mask > 1
+
+
+def test_the_document_cache_is_bounded_and_its_arrays_read_only(wordpiece):
+    from labelshap.modalities.text._document import tokenize_document
+    from labelshap.modalities.text.masker import _DocumentCache
+
+    def document(text):
+        return tokenize_document(
+            TextMasker(wordpiece)._backend, text, max_length=None, long_text="truncate", stride=None
+        )
+
+    cache = _DocumentCache(max_documents=2)
+    for text in ("one text", "two texts", "three texts"):
+        cache.put(text, document(text))
+    assert cache.get("one text") is None
+    assert cache.get("two texts") is not None and cache.get("three texts") is not None
+    with pytest.raises(ValueError, match="read-only"):
+        cache.get("two texts").ids[0] = 0
+
+    long = document(" ".join(["word"] * 50))
+    short = document("short text")
+    assert len(short.ids) >= 2
+    by_tokens = _DocumentCache(max_tokens=len(long.ids) + 1)
+    by_tokens.put("a", short)
+    by_tokens.put("b", long)  # both together are over the limit: the older one goes
+    assert by_tokens.get("a") is None and by_tokens.get("b") is long
+    too_long = document(" ".join(["word"] * (len(long.ids) + 5)))
+    by_tokens.put("c", too_long)  # over the limit alone: not kept
+    assert by_tokens.get("c") is None and by_tokens.get("b") is long
+
+
+def test_a_masker_pickles_without_its_cache(wordpiece, ids_model):
+    import pickle
+
+    masker = TextMasker(wordpiece)
+    bound = masker.bind("A Python library for GTK.", ids_model)
+    copy = pickle.loads(pickle.dumps(masker))
+    again = copy.bind("A Python library for GTK.", ids_model)
+    assert again.feature_names == bound.feature_names
+    np.testing.assert_array_equal(again.clustering, bound.clustering)
+
+
+def test_tokenising_reads_the_encodings_lists_once(wordpiece):
+    # tokenizers' Encoding builds a new list each time .tokens or .word_ids is read; read
+    # per token, a 100,000-token text took minutes.
+    from labelshap.modalities.text._document import tokenize_document
+
+    backend = TextMasker(wordpiece)._backend
+    reads = {"tokens": 0, "word_ids": 0}
+
+    class CountingEncoding:
+        def __init__(self, encoding):
+            self._encoding = encoding
+
+        def __getattr__(self, name):
+            if name in reads:
+                reads[name] += 1
+            return getattr(self._encoding, name)
+
+    class CountingBackend:
+        def encode(self, text):
+            return CountingEncoding(backend.encode(text))
+
+    text = " ".join(["python library"] * 40)
+    document = tokenize_document(
+        CountingBackend(), text, max_length=None, long_text="truncate", stride=None
+    )
+    assert len(document.tokens) >= 80
+    assert reads == {"tokens": 1, "word_ids": 1}
