@@ -107,9 +107,10 @@ def _coalitions(n_features: int, budget: int, seed: int) -> tuple[np.ndarray, np
         rng = np.random.default_rng(seed)
         probability = tiers.left_size_weights / tiers.left_size_weights.sum()
         drawn = rng.choice(left, size=n_pairs, p=probability)
-        sampled = np.zeros((n_pairs, n_features))
-        for row, size in enumerate(drawn):
-            sampled[row, rng.choice(n_features, size=size, replace=False)] = 1.0
+        # A uniform subset of each drawn size: the first features of a random order (one
+        # vectorised draw; a rng.choice per row took 2.5 ms per input at 44 features).
+        ranks = np.argsort(np.argsort(rng.random((n_pairs, n_features)), axis=1), axis=1)
+        sampled = (ranks < drawn[:, None]).astype(np.float64)
         sampled = np.concatenate([sampled, 1.0 - sampled])
         rows.append(sampled)
         weights.append(np.full(len(sampled), tiers.left_weight / len(sampled)))
