@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labelshap.masking import MaskedInput, Masker
+from labelshap.masking import MaskedInput, Masker, xla_compiled
 
 from .io import load_image, load_images
 from .segmentation import block_mean, grid_segments, segment_linkage, slic_segments
@@ -37,7 +37,6 @@ _FULL_SIZE_BLUR_SIGMA = 32.0
 # together always share the compiled group build: on 64 x 64 digits its gathers and
 # select took 6-10 ms per 256 masks, as much as 10-15% of the CNN, against 1-1.6 ms.
 _FUSED_BUILD_PIXELS = 2**18
-_FUSED: dict[Any, Any] = {}
 
 
 class ImageMasker(Masker):
@@ -232,16 +231,11 @@ def blend_masked_images(masks: Any, segments: Any, image: Any, fill: Any) -> Any
 
 
 def _fused(build: Any) -> Any:
-    """``build`` compiled by XLA into one pass over the pixels, the same object for every
-    input: on a 4096 x 4096 image TensorFlow's separate gather and select took 0.39 s
-    per 2 masked images, the fused build 0.08 s, with the same values (it only selects).
+    """``build`` compiled by XLA into one pass over the pixels (see
+    :func:`~labelshap.masking.xla_compiled`): on a 4096 x 4096 image TensorFlow's
+    separate gather and select took 0.39 s per 2 masked images, the fused build 0.08 s.
     """
-    fused = _FUSED.get(build)
-    if fused is None:
-        import tensorflow as tf
-
-        fused = _FUSED.setdefault(build, tf.function(build, jit_compile=True))
-    return fused
+    return xla_compiled(build)
 
 
 def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Document", "tokenize_document", "window_ranges"]
+__all__ = ["Document", "DocumentCache", "tokenize_document", "window_ranges"]
 
 
 @dataclass(frozen=True)
@@ -204,3 +206,51 @@ def _renumber(word_ids: list[int | None]) -> np.ndarray:
         key = ("token", index) if word is None else word
         out[index] = numbers.setdefault(key, len(numbers))
     return out
+
+
+class DocumentCache:
+    """The most recently tokenised documents, at most ``max_tokens`` tokens in all.
+
+    Shared by the host threads that bind texts, hence the lock. Cached arrays are made
+    read-only, so that no caller can change another's document.
+    """
+
+    def __init__(self, max_documents: int = 512, max_tokens: int = 1 << 20) -> None:
+        self.max_documents = max_documents
+        self.max_tokens = max_tokens
+        self._items: OrderedDict[tuple[Any, ...], Document] = OrderedDict()
+        self._tokens = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Document | None:
+        with self._lock:
+            document = self._items.get(key)
+            if document is not None:
+                self._items.move_to_end(key)
+            return document
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._tokens = 0
+
+    def put(self, key: tuple[Any, ...], document: Document) -> None:
+        size = len(document.ids)
+        if size > self.max_tokens:
+            return
+        for array in (
+            document.ids,
+            document.offsets,
+            document.features,
+            document.feature_spans,
+            document.feature_words,
+        ):
+            array.flags.writeable = False
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = document
+            self._tokens += size
+            while len(self._items) > self.max_documents or self._tokens > self.max_tokens:
+                _, dropped = self._items.popitem(last=False)
+                self._tokens -= len(dropped.ids)

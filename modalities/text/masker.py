@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +13,7 @@ import numpy as np
 
 from labelshap.masking import MaskedInput, Masker
 
-from ._document import Document, tokenize_document
+from ._document import Document, DocumentCache, tokenize_document
 from .build import (
     build_deleted_ids,
     build_deleted_ids_group,
@@ -179,7 +177,7 @@ class TextMasker(Masker):
         self.stride = None if stride is None else int(stride)
         self.model_input = model_input
         self._backend = _plain_backend(self.tokenizer)
-        self._documents = _DocumentCache()
+        self._documents = DocumentCache()
 
     def prepare(self, inputs: Any, model: LabelModel) -> TextBatch:
         """Check the texts and the model once; warn once if texts will be truncated.
@@ -375,7 +373,7 @@ class TextMasker(Masker):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._documents = _DocumentCache()
+        self._documents = DocumentCache()
 
     def _build_function(self, layout: _Layout) -> Any:
         if layout.model_input == "text":
@@ -432,54 +430,6 @@ class TextMasker(Masker):
             start, end = document.window_char_range(window)
             return document.text[start:end]
         return document.window_row(window, layout.row_length, self.tokenizer.pad_token_id)[0]
-
-
-class _DocumentCache:
-    """The most recently tokenised documents, at most ``max_tokens`` tokens in all.
-
-    Shared by the host threads that bind texts, hence the lock. Cached arrays are made
-    read-only, so that no caller can change another's document.
-    """
-
-    def __init__(self, max_documents: int = 512, max_tokens: int = 1 << 20) -> None:
-        self.max_documents = max_documents
-        self.max_tokens = max_tokens
-        self._items: OrderedDict[tuple[Any, ...], Document] = OrderedDict()
-        self._tokens = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> Document | None:
-        with self._lock:
-            document = self._items.get(key)
-            if document is not None:
-                self._items.move_to_end(key)
-            return document
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._tokens = 0
-
-    def put(self, key: tuple[Any, ...], document: Document) -> None:
-        size = len(document.ids)
-        if size > self.max_tokens:
-            return
-        for array in (
-            document.ids,
-            document.offsets,
-            document.features,
-            document.feature_spans,
-            document.feature_words,
-        ):
-            array.flags.writeable = False
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = document
-            self._tokens += size
-            while len(self._items) > self.max_documents or self._tokens > self.max_tokens:
-                _, dropped = self._items.popitem(last=False)
-                self._tokens -= len(dropped.ids)
 
 
 class TextBatch(list):

@@ -350,15 +350,14 @@ def test_a_masker_with_other_window_settings_does_not_reuse_documents(wordpiece,
 
 
 def test_the_document_cache_is_bounded_and_its_arrays_read_only(wordpiece):
-    from labelshap.modalities.text._document import tokenize_document
-    from labelshap.modalities.text.masker import _DocumentCache
+    from labelshap.modalities.text._document import DocumentCache, tokenize_document
 
     def document(text):
         return tokenize_document(
             TextMasker(wordpiece)._backend, text, max_length=None, long_text="truncate", stride=None
         )
 
-    cache = _DocumentCache(max_documents=2)
+    cache = DocumentCache(max_documents=2)
     for text in ("one text", "two texts", "three texts"):
         cache.put(text, document(text))
     assert cache.get("one text") is None
@@ -369,7 +368,7 @@ def test_the_document_cache_is_bounded_and_its_arrays_read_only(wordpiece):
     long = document(" ".join(["word"] * 50))
     short = document("short text")
     assert len(short.ids) >= 2
-    by_tokens = _DocumentCache(max_tokens=len(long.ids) + 1)
+    by_tokens = DocumentCache(max_tokens=len(long.ids) + 1)
     by_tokens.put("a", short)
     by_tokens.put("b", long)  # both together are over the limit: the older one goes
     assert by_tokens.get("a") is None and by_tokens.get("b") is long
