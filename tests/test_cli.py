@@ -123,23 +123,38 @@ def test_explain_image_refuses_a_label_file_of_the_wrong_length(trained, tmp_pat
     assert "2 names were given but the model has 10 outputs" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("modality", ["image", "text"])
-def test_row_algorithms_are_offered_only_where_the_masker_has_background_rows(
-    modality, tmp_path, capsys
+@pytest.mark.parametrize(
+    ("modality", "algorithm"),
+    [
+        ("image", "kernel-rows"),
+        ("text", "kernel-rows"),
+        ("text", "gradient"),
+        ("tabular", "gradient"),
+    ],
+)
+def test_commands_offer_only_the_algorithms_their_masker_can_run(
+    modality, algorithm, tmp_path, capsys
 ):
-    # kernel-rows needs background rows: image and text commands refuse it before
-    # anything is read or written (exit 2), the tabular command offers it.
+    # kernel-rows needs background rows (tables), gradient masked inputs differentiable
+    # in the masks (images): elsewhere the command refuses them before anything is read
+    # or written (exit 2).
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as stopped:
         main(["explain", modality, "--model", "m.keras", "--labels", "l.txt", "--out", str(out),
-              "--algorithm", "kernel-rows", "input"])  # fmt: skip
+              "--algorithm", algorithm, "input"])  # fmt: skip
 
     assert stopped.value.code == 2
-    assert "invalid choice: 'kernel-rows'" in capsys.readouterr().err
+    assert f"invalid choice: '{algorithm}'" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("modality", "algorithm"), [("tabular", "kernel-rows"), ("image", "gradient")]
+)
+def test_commands_offer_the_algorithms_their_masker_can_run(modality, algorithm, capsys):
     with pytest.raises(SystemExit):
-        main(["explain", "tabular", "--help"])
-    assert "kernel-rows" in capsys.readouterr().out
+        main(["explain", modality, "--help"])
+    assert algorithm in capsys.readouterr().out
 
 
 def test_explain_image_refuses_unsafe_models_unless_allowed(tmp_path, capsys):

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .engines import needs_gradients_message
+
 if TYPE_CHECKING:
     from .masking import MaskedInput
     from .model import LabelModel
@@ -43,13 +45,10 @@ def integrated_mask_gradients(
         gradients sum to that difference only up to the integration error.
 
     Raises:
-        NotImplementedError: If the masker has no differentiable build.
+        ValueError: If the masker has no differentiable build.
     """
     if bound.soft_build is None:
-        raise NotImplementedError(
-            "algorithm='gradient' needs a masker whose masked inputs are differentiable in "
-            "the masks (images and tables); token ids are not"
-        )
+        raise ValueError(needs_gradients_message("a masked input without a soft_build"))
     steps = (np.arange(n_steps, dtype=np.float64) + 0.5) / n_steps
     masks = np.repeat(steps[:, None], bound.n_features, axis=1)
     _, gradients = model.mask_gradients(masks, bound.soft_build, bound.context, columns)

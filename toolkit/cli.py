@@ -24,7 +24,7 @@ from .arguments import (
     integer_at_least,
 )
 from .distributed import add_engine_arguments, check_engine_arguments, executor_from_args
-from .engines import ALGORITHMS, AUTO_KERNEL_CUBIC_MAX_FEATURES, ROW_ALGORITHMS
+from .engines import ALGORITHMS, AUTO_KERNEL_CUBIC_MAX_FEATURES, GRADIENT, ROW_ALGORITHMS
 from .report import add_report_arguments, run_report, write_report
 
 __all__ = ["main", "MODALITIES"]
@@ -129,21 +129,28 @@ def _build_parser() -> argparse.ArgumentParser:
             formatter_class=HelpFormatter,
         )
         module = _modality(name)
-        _add_common_explain_arguments(
-            sub, module.DEFAULT_LABELS, background_rows=module.BACKGROUND_ROWS
-        )
+        _add_common_explain_arguments(sub, module.DEFAULT_LABELS, module.MASKER)
         module.add_explain_arguments(sub)
     return parser
 
 
-NO_ROW_ALGORITHMS = tuple(name for name in ALGORITHMS if name not in ROW_ALGORITHMS)
+def offered_algorithms(masker: type) -> tuple[str, ...]:
+    """The algorithms a command offers for a masker class: the row algorithms
+    (kernel-rows) only where it hides features by background rows, ``"gradient"`` only
+    where its masked inputs are differentiable in the masks."""
+    return tuple(
+        name
+        for name in ALGORITHMS
+        if (name not in ROW_ALGORITHMS or masker.background_rows)
+        and (name != GRADIENT or masker.differentiable_masks)
+    )
 
 
 def _add_common_explain_arguments(
-    parser: argparse.ArgumentParser, default_labels: str, *, background_rows: bool
+    parser: argparse.ArgumentParser, default_labels: str, masker: type
 ) -> None:
-    """The options every ``explain`` command takes; the row algorithms (kernel-rows) only
-    where the modality's masker hides features by background rows."""
+    """The options every ``explain`` command takes, with the algorithms ``masker`` (the
+    modality's masker class) can run."""
     parser.add_argument("--model", required=True, help=".keras file or SavedModel directory")
     parser.add_argument("--labels", required=True, help="text file, one label name per line")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -160,7 +167,7 @@ def _add_common_explain_arguments(
     )
     parser.add_argument(
         "--algorithm",
-        choices=ALGORITHMS if background_rows else NO_ROW_ALGORITHMS,
+        choices=offered_algorithms(masker),
         default="auto",
         help="estimation algorithm (auto: exact when the budget covers every mask, else "
         "owen-sampling over the masker's hierarchy, else kernel-cubic up to "

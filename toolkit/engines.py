@@ -287,6 +287,17 @@ def needs_rows_message(algorithm: str, got: str, accepted: str) -> str:
     )
 
 
+def needs_gradients_message(got: str) -> str:
+    """The error of the gradient algorithm with a masker whose masked inputs are not
+    differentiable in the masks."""
+    others = tuple(name for name in ALGORITHMS if name != GRADIENT)
+    return (
+        f"algorithm={GRADIENT!r} needs a masker whose masked inputs are differentiable in "
+        f"the masks (labelshap.modalities.image ImageMasker: a hidden superpixel blends "
+        f"towards its fill); got {got}; accepted: that masker, or another algorithm: {others}"
+    )
+
+
 def _check_rows(
     algorithm: str,
     evaluate_rows: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,

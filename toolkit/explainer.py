@@ -20,6 +20,7 @@ from .engines import (
     ROW_ALGORITHMS,
     EngineResult,
     estimate,
+    needs_gradients_message,
     needs_rows_message,
 )
 from .explanation import Explanation, _explanation_class
@@ -93,6 +94,8 @@ class Explainer:
                 f"masker of type {type(masker).__name__!r} is not a labelshap Masker; "
                 "accepted: ImageMasker, or another subclass of labelshap.Masker"
             )
+        if algorithm == GRADIENT and not masker.differentiable_masks:
+            raise ValueError(needs_gradients_message(type(masker).__name__))
         if algorithm in ROW_ALGORITHMS and not masker.background_rows:
             raise ValueError(
                 needs_rows_message(algorithm, type(masker).__name__, "one of those maskers")

@@ -134,11 +134,13 @@ class Masker(abc.ABC):
 
     A masker whose bound inputs hide features by background rows, with a ``row_build``
     and ``background_weights``, sets ``background_rows = True``: the row algorithms
-    (``"kernel-rows"``) run only on such maskers.
+    (``"kernel-rows"``) run only on such maskers. One whose bound inputs give a
+    ``soft_build`` sets ``differentiable_masks = True``: ``"gradient"`` needs it.
     """
 
     modality: ClassVar[str] = "generic"
     background_rows: ClassVar[bool] = False
+    differentiable_masks: ClassVar[bool] = False
 
     @abc.abstractmethod
     def prepare(self, inputs: Any, model: LabelModel) -> Sequence[Any]:

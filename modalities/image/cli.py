@@ -30,8 +30,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # The labels explained without --label, --top-k or --threshold, as --help says it.
-# The masker hides superpixels by a fill, not by background rows (no kernel-rows).
-BACKGROUND_ROWS = False
+# The masker class whose algorithms the command offers (labelshap.cli.offered_algorithms).
+MASKER = ImageMasker
 DEFAULT_LABELS = "those scored 0.5 or more (logit 0 with --space logit), at least the best one"
 # What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
 DEMO_HEADLINE = (

@@ -67,6 +67,7 @@ class ImageMasker(Masker):
     """
 
     modality = "image"
+    differentiable_masks = True
 
     def __init__(
         self,

@@ -34,8 +34,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # The labels explained without --label, --top-k or --threshold, as --help says it.
-# Hidden features take background rows' values: the row algorithms apply.
-BACKGROUND_ROWS = True
+# The masker class whose algorithms the command offers (labelshap.cli.offered_algorithms).
+MASKER = IndependentMasker
 DEFAULT_LABELS = "every label"
 # What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
 DEMO_HEADLINE = (

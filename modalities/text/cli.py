@@ -16,7 +16,7 @@ from labelshap.arguments import integer_at_least
 from labelshap.jobs import load_store, positions_from
 from labelshap.sources import RECORD_SUFFIXES, count_records, iter_records
 
-from .masker import HIDE_MODES, LONG_TEXT_MODES, LongTextWarning
+from .masker import HIDE_MODES, LONG_TEXT_MODES, LongTextWarning, TextMasker
 
 __all__ = ["add_explain_arguments", "build_explainer", "run_explain", "run_demo"]
 
@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_TOP_K = 3
 # The labels explained without --label, --top-k or --threshold, as --help says it.
-# The masker hides tokens by a fill id, not by background rows (no kernel-rows).
-BACKGROUND_ROWS = False
+# The masker class whose algorithms the command offers (labelshap.cli.offered_algorithms).
+MASKER = TextMasker
 DEFAULT_LABELS = f"the {_DEFAULT_TOP_K} best-scored"
 # What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
 DEMO_HEADLINE = (
@@ -147,7 +147,6 @@ def build_explainer(args: argparse.Namespace) -> Any:
     from labelshap.cli import load_model, make_explainer
 
     from . import model as _registers_padding_mask  # noqa: F401  (layer of the demo model)
-    from .masker import TextMasker
 
     masker = TextMasker(
         args.tokenizer,

@@ -65,6 +65,26 @@ def test_gradient_is_refused_where_inputs_are_not_differentiable():
         Explainer(model, masker, algorithm="gradient").explain(np.zeros((1, 8, 8, 1)))
 
 
+def test_gradient_is_refused_with_maskers_whose_inputs_are_not_differentiable(
+    text_tokenizers, linear_model
+):
+    # Token ids and background rows cannot be blended: refused when the explainer is
+    # made, naming the masker and what is accepted.
+    from labelshap.modalities.tabular import IndependentMasker
+    from labelshap.modalities.text import TextMasker
+
+    text = TextMasker(text_tokenizers["wordpiece"])
+    tabular = IndependentMasker(np.zeros((3, 2)), feature_names=["a", "b"])
+    for other in (text, tabular):
+        with pytest.raises(
+            ValueError,
+            match=r"algorithm='gradient' needs a masker whose masked inputs are differentiable "
+            rf"in the masks \(labelshap.modalities.image ImageMasker.*got {type(other).__name__}"
+            r"; accepted: that masker, or another algorithm: \(",
+        ):
+            Explainer(linear_model, other, algorithm="gradient")
+
+
 def test_the_masking_engine_sends_gradient_to_the_explainer():
     with pytest.raises(ValueError, match="algorithm='gradient' needs the model's gradients"):
         estimate(lambda m: np.zeros((len(m), 1)), 4, algorithm="gradient", max_evals=10)
