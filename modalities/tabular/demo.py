@@ -18,7 +18,7 @@ from .faithfulness import deletion_check
 from .masker import IndependentMasker
 from .model import RecommenderConfig, train_recommender
 from .movielens import Ratings
-from .table import write_csv
+from .table import read_csv, write_csv
 
 __all__ = ["run_demo", "SCHEMA_FILE"]
 
@@ -78,9 +78,12 @@ def run_demo(
     files = _write_inputs(out_dir, trained)
 
     # Explain every held-out user for every genre, over a k-means summary of training users.
-    column_names = list(table.flat_feature_names)
+    # Both tables are read back from the CSV files as `labelshap explain tabular` reads
+    # them (float64 parsed from text), so that the command gives the demo's values.
+    column_names, background = read_csv(out_dir / files["background"])
+    _, held_out = read_csv(out_dir / files["rows"])
     masker = IndependentMasker(
-        table.flat_features(trained.train_indices),
+        background,
         feature_names=column_names,
         inputs={group: list(names) for group, names in trained.feature_names.items()},
         summarize=summarize,
@@ -91,7 +94,7 @@ def run_demo(
         model, masker, algorithm=algorithm, max_evals=max_evals, seed=seed, progress=True
     )
     started = time.perf_counter()
-    explanation = explainer.explain(table.flat_features(trained.test_indices))
+    explanation = explainer.explain(held_out)
     seconds = time.perf_counter() - started
     explanation.save(out_dir / "explanation")
 

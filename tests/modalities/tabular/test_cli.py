@@ -204,7 +204,7 @@ def test_the_demo_writes_its_summary_and_files(tmp_path):
     config = RecommenderConfig(hidden_units=4, max_epochs=1, patience=1, min_label_users=1)
 
     summary = run_demo(
-        tmp_path, ratings=ratings, config=config, max_evals=100, summarize=5, n_chart_labels=1
+        tmp_path, ratings=ratings, config=config, max_evals=100, summarize=3, n_chart_labels=1
     )
 
     written = json.loads((tmp_path / "summary.json").read_text())
@@ -217,6 +217,20 @@ def test_the_demo_writes_its_summary_and_files(tmp_path):
         assert (tmp_path / name).is_file()
     for name in ("audit.csv", "audit.md", "explanation.npz", "charts/heatmap.png"):
         assert (tmp_path / name).is_file()
+
+    # The command over the demo's files gives the demo's values bit for bit.
+    job = tmp_path / "job"
+    status = main(
+        ["explain", "tabular", "--model", str(tmp_path / "model.keras"),
+         "--labels", str(tmp_path / "labels.txt"), "--background", str(tmp_path / "background.csv"),
+         "--summarize", "3", "--max-evals", "100", "--algorithm", "permutation", "--no-report",
+         str(tmp_path / "rows.csv"),
+         "--out", str(job)]
+    )  # fmt: skip
+    demo, command = load_explanation(tmp_path / "explanation"), load_explanation(job)
+    assert status == 0
+    np.testing.assert_array_equal(command.values, demo.values)
+    np.testing.assert_array_equal(command.base_values, demo.base_values)
 
 
 def test_an_unknown_sensitive_feature_is_refused_before_explaining(saved, tmp_path, capsys):
