@@ -34,8 +34,8 @@ _FULL_SIZE_BLUR_SIGMA = 32.0
 # From this many pixels a single image's masked copies are built by an XLA-compiled
 # build (see `_fused`). Below it, one image is usually explained once, and a compile
 # (~50 ms per batch shape) would cost more than it saves. Several images explained
-# together always share the compiled group build: on 64 x 64 digits its gathers and
-# select took 6-10 ms per 256 masks, as much as 10-15% of the CNN, against 1-1.6 ms.
+# together always share the compiled group build: on 64 x 64 digits (2 quiet cores) its
+# gathers and select took 4.3-4.5 ms per 256 masks, 11% of the CNN, against 0.8-0.9 ms.
 _FUSED_BUILD_PIXELS = 2**18
 
 

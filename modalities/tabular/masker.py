@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labelshap.masking import MaskedInput, Masker, pack_rows, xla_compiled
+from labelshap.masking import MaskedInput, Masker, pack_rows
 
 from .background import correlation_linkage, kmeans_background
 from .table import TableLayout, _is_dataframe, to_matrix
@@ -173,7 +173,7 @@ class IndependentMasker(Masker):
             n_features=self.layout.n_features,
             feature_names=list(self.layout.feature_names),
             build=_builder(self.layout, model),
-            group_build=_fused_group_builder(self.layout, model) if model.is_tensorflow else None,
+            group_build=_builder(self.layout, model, group=True) if model.is_tensorflow else None,
             row_build=_builder(self.layout, model, paired=True),
             context=context,
             clustering=self.clustering,
@@ -421,16 +421,6 @@ def _builder(
         )
     dtype = str(spec[1]) if spec is not None else "float32"
     return _InputBuilder((), dtype, group, paired)
-
-
-def _fused_group_builder(layout: TableLayout, model: LabelModel) -> Any:
-    """The group build compiled by XLA into one pass (the same object for equal layouts).
-
-    On the demo recommender (44 features, 50 background rows, a small MLP) the separate
-    matmul, select, split and cast took 0.7-0.8 ms per 4,096 built rows, half as long as
-    the model itself; compiled, 0.4 ms. The rows are the same: it only selects and casts.
-    """
-    return xla_compiled(_builder(layout, model, group=True))
 
 
 def _layout_of(

@@ -215,14 +215,3 @@ def test_rows_packed_into_shared_batches_get_their_values_alone(table, mlp_model
     assert sum(calls) == together.info["model_rows"] == 5 * together.info["evaluations"]
     for index, (single, _) in enumerate(alone):
         np.testing.assert_allclose(together.values[index], single.values[0], atol=TOLERANCE)
-
-
-def test_maskers_of_one_layout_share_one_compiled_group_build(table, mlp_model):
-    # The packed build is compiled by XLA once per layout: two maskers with the same
-    # columns hand the model the same build object, so its call is not traced again.
-    background, rows = table
-    first = IndependentMasker(background, summarize=5).bind(rows[0], mlp_model)
-    second = PartitionMasker(background[::-1], summarize=3).bind(rows[1], mlp_model)
-
-    assert first.group_build is second.group_build
-    assert first.group_build is not first.build
