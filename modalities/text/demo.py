@@ -9,6 +9,7 @@ import re
 import shutil
 import time
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,7 @@ def save_texts(ids: Sequence[str], texts: Sequence[str], path: Path) -> Path:
     """
     if len(ids) != len(texts):
         raise ValueError(f"ids has {len(ids)} entries for {len(texts)} texts")
-    repeated = sorted({name for name in ids if list(ids).count(name) > 1})
+    repeated = sorted(name for name, count in Counter(ids).items() if count > 1)
     if repeated:
         raise ValueError(f"ids must be unique (a job refuses repeated ids); repeated: {repeated}")
     lines = [
