@@ -24,7 +24,7 @@ from .arguments import (
     integer_at_least,
 )
 from .distributed import add_engine_arguments, check_engine_arguments, executor_from_args
-from .engines import ALGORITHMS, AUTO_KERNEL_CUBIC_MAX_FEATURES, GRADIENT, ROW_ALGORITHMS
+from .engines import AUTO_KERNEL_CUBIC_MAX_FEATURES, masker_algorithms
 from .report import add_report_arguments, run_report, write_report
 
 __all__ = ["main", "MODALITIES"]
@@ -134,18 +134,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def offered_algorithms(masker: type) -> tuple[str, ...]:
-    """The algorithms a command offers for a masker class: the row algorithms
-    (kernel-rows) only where it hides features by background rows, ``"gradient"`` only
-    where its masked inputs are differentiable in the masks."""
-    return tuple(
-        name
-        for name in ALGORITHMS
-        if (name not in ROW_ALGORITHMS or masker.background_rows)
-        and (name != GRADIENT or masker.differentiable_masks)
-    )
-
-
 def _add_common_explain_arguments(
     parser: argparse.ArgumentParser, default_labels: str, masker: type
 ) -> None:
@@ -167,7 +155,7 @@ def _add_common_explain_arguments(
     )
     parser.add_argument(
         "--algorithm",
-        choices=offered_algorithms(masker),
+        choices=masker_algorithms(masker),
         default="auto",
         help="estimation algorithm (auto: exact when the budget covers every mask, else "
         "owen-sampling over the masker's hierarchy, else kernel-cubic up to "
@@ -181,8 +169,7 @@ def _add_common_explain_arguments(
         "--batch-size",
         type=integer_at_least(1),
         default=256,
-        help="model rows per call (tabular: 4096, as each evaluation is one row per "
-        "background row)",
+        help="model rows per call",
     )
     selection = parser.add_argument_group(
         "label selection",

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -264,9 +265,10 @@ def _check_budget(
     clustering: np.ndarray | None,
 ) -> None:
     if spec.needs_clustering and clustering is None:
+        others = tuple(name for name in ALGORITHMS if name not in HIERARCHICAL_ALGORITHMS)
         raise ValueError(
             f"algorithm={algorithm!r} needs a feature hierarchy, but this masker gives none; "
-            "use 'kernel', 'permutation' or 'exact'"
+            f"accepted: a masker with one, or an algorithm without: {others}"
         )
     needed = spec.min_evals(n_features)
     if max_evals < needed:
@@ -285,6 +287,42 @@ def needs_rows_message(algorithm: str, got: str, accepted: str) -> str:
         f"(labelshap.modalities.tabular IndependentMasker or PartitionMasker); got {got}; "
         f"accepted: {accepted}, or another algorithm: {others}"
     )
+
+
+def masker_refusal(algorithm: str, masker: Any) -> str | None:
+    """Why ``masker`` (an instance, or a class for what its kind can run) cannot run
+    ``algorithm``, or None where it can.
+
+    Row algorithms need background rows (``masker.background_rows``), ``"gradient"``
+    masked inputs differentiable in the masks (``masker.differentiable_masks``), the
+    hierarchical ones a feature hierarchy (``masker.has_hierarchy``; a class is taken to
+    have one, as a tabular masker class may or may not).
+    """
+    name = masker.__name__ if isinstance(masker, type) else type(masker).__name__
+    if algorithm in ROW_ALGORITHMS and not masker.background_rows:
+        return (
+            f"algorithm={algorithm!r} needs a masker with background rows "
+            f"(labelshap.modalities.tabular IndependentMasker or PartitionMasker); got {name}"
+        )
+    if algorithm == GRADIENT and not masker.differentiable_masks:
+        return (
+            f"algorithm={GRADIENT!r} needs a masker whose masked inputs are differentiable in "
+            "the masks (labelshap.modalities.image ImageMasker: a hidden superpixel blends "
+            f"towards its fill); got {name}"
+        )
+    hierarchy = True if isinstance(masker, type) else masker.has_hierarchy
+    if algorithm in HIERARCHICAL_ALGORITHMS and not hierarchy:
+        return (
+            f"algorithm={algorithm!r} needs a feature hierarchy, but this masker gives none "
+            f"({name}; tabular: PartitionMasker has one, command line: --masker partition)"
+        )
+    return None
+
+
+def masker_algorithms(masker: Any) -> tuple[str, ...]:
+    """The algorithms ``masker`` (an instance or a class) can run, in :data:`ALGORITHMS`
+    order."""
+    return tuple(name for name in ALGORITHMS if masker_refusal(name, masker) is None)
 
 
 def needs_gradients_message(got: str) -> str:

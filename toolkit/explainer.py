@@ -20,7 +20,8 @@ from .engines import (
     ROW_ALGORITHMS,
     EngineResult,
     estimate,
-    needs_gradients_message,
+    masker_algorithms,
+    masker_refusal,
     needs_rows_message,
 )
 from .explanation import Explanation, _explanation_class
@@ -94,12 +95,9 @@ class Explainer:
                 f"masker of type {type(masker).__name__!r} is not a labelshap Masker; "
                 "accepted: ImageMasker, or another subclass of labelshap.Masker"
             )
-        if algorithm == GRADIENT and not masker.differentiable_masks:
-            raise ValueError(needs_gradients_message(type(masker).__name__))
-        if algorithm in ROW_ALGORITHMS and not masker.background_rows:
-            raise ValueError(
-                needs_rows_message(algorithm, type(masker).__name__, "one of those maskers")
-            )
+        refusal = masker_refusal(algorithm, masker)
+        if refusal is not None:
+            raise ValueError(f"{refusal}; accepted with this masker: {masker_algorithms(masker)}")
         self.model = model if isinstance(model, LabelModel) else LabelModel(model)
         self.masker = masker
         self.algorithm = algorithm

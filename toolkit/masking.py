@@ -135,12 +135,19 @@ class Masker(abc.ABC):
     A masker whose bound inputs hide features by background rows, with a ``row_build``
     and ``background_weights``, sets ``background_rows = True``: the row algorithms
     (``"kernel-rows"``) run only on such maskers. One whose bound inputs give a
-    ``soft_build`` sets ``differentiable_masks = True``: ``"gradient"`` needs it.
+    ``soft_build`` sets ``differentiable_masks = True``: ``"gradient"`` needs it. One
+    whose bound inputs have no ``clustering`` says so with ``has_hierarchy``.
     """
 
     modality: ClassVar[str] = "generic"
     background_rows: ClassVar[bool] = False
     differentiable_masks: ClassVar[bool] = False
+
+    @property
+    def has_hierarchy(self) -> bool:
+        """Whether bound inputs carry a feature hierarchy (``clustering``), which the
+        partition algorithms walk."""
+        return True
 
     @abc.abstractmethod
     def prepare(self, inputs: Any, model: LabelModel) -> Sequence[Any]:

@@ -30,7 +30,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # The labels explained without --label, --top-k or --threshold, as --help says it.
-# The masker class whose algorithms the command offers (labelshap.cli.offered_algorithms).
+# The masker class whose algorithms the command offers (labelshap.engines.masker_algorithms).
 MASKER = ImageMasker
 DEFAULT_LABELS = "those scored 0.5 or more (logit 0 with --space logit), at least the best one"
 # What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.

@@ -34,7 +34,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # The labels explained without --label, --top-k or --threshold, as --help says it.
-# The masker class whose algorithms the command offers (labelshap.cli.offered_algorithms).
+# The masker class whose algorithms the command offers (labelshap.engines.masker_algorithms).
 MASKER = IndependentMasker
 DEFAULT_LABELS = "every label"
 # What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.
@@ -53,6 +53,7 @@ SCHEMA_KEYS = ("inputs", "groups", "categorical")
 def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
     """Tabular options of ``labelshap explain tabular``."""
     # One evaluation is one model row per background row: large batches pay off.
+    # Each evaluation is one model row per background row: larger calls.
     parser.set_defaults(batch_size=4096)
     parser.add_argument(
         "rows", type=Path, help="CSV of rows to explain (streamed); header = column names"

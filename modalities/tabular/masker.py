@@ -125,6 +125,10 @@ class IndependentMasker(Masker):
         """The feature hierarchy for the partition algorithm (none for this masker)."""
         return None
 
+    @property
+    def has_hierarchy(self) -> bool:
+        return self.clustering is not None
+
     def prepare(self, inputs: Any, model: LabelModel) -> np.ndarray:
         """Check rows against the background's columns and the model: ``(n, C)`` float64."""
         _check_model(self.layout, model)

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_TOP_K = 3
 # The labels explained without --label, --top-k or --threshold, as --help says it.
-# The masker class whose algorithms the command offers (labelshap.cli.offered_algorithms).
+# The masker class whose algorithms the command offers (labelshap.engines.masker_algorithms).
 MASKER = TextMasker
 DEFAULT_LABELS = f"the {_DEFAULT_TOP_K} best-scored"
 # What `labelshap demo` prints of the summary (section.key), the rest is in summary.json.

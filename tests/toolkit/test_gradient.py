@@ -80,9 +80,11 @@ def test_gradient_is_refused_with_maskers_whose_inputs_are_not_differentiable(
             ValueError,
             match=r"algorithm='gradient' needs a masker whose masked inputs are differentiable "
             rf"in the masks \(labelshap.modalities.image ImageMasker.*got {type(other).__name__}"
-            r"; accepted: that masker, or another algorithm: \(",
-        ):
+            r"; accepted with this masker: \('auto', ",
+        ) as refused:
             Explainer(linear_model, other, algorithm="gradient")
+        # Only what this masker can run: text has no background rows.
+        assert ("'kernel-rows'" in str(refused.value)) == (other is tabular)
 
 
 def test_the_masking_engine_sends_gradient_to_the_explainer():

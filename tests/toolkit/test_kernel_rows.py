@@ -296,7 +296,8 @@ def test_an_image_masker_is_refused_naming_the_algorithm(image_label_model):
     with pytest.raises(
         ValueError,
         match=r"algorithm='kernel-rows' needs a masker with background rows \(labelshap"
-        r".*IndependentMasker or PartitionMasker\); got ImageMasker.*accepted:",
+        r".*IndependentMasker or PartitionMasker\); got ImageMasker; accepted with this masker: "
+        r"\('auto', .*'gradient'\)$",
     ):
         Explainer(
             image_label_model, ImageMasker("grid", cell=8), algorithm="kernel-rows", max_evals=16

@@ -233,6 +233,23 @@ def test_the_demo_writes_its_summary_and_files(tmp_path):
     np.testing.assert_array_equal(command.base_values, demo.base_values)
 
 
+def test_a_hierarchical_algorithm_without_a_hierarchy_exits_2_before_writing(
+    saved, tmp_path, capsys
+):
+    # The default masker (independent) has no feature hierarchy: partition is refused with
+    # the fix named, and nothing is written; with --masker partition the job runs.
+    out = tmp_path / "out"
+    rows = str(saved / "rows.csv")
+
+    assert main(explain_args(saved, out, "--algorithm", "partition", rows)) == 2
+    assert "--masker partition" in capsys.readouterr().err
+    assert not out.exists()
+    assert (
+        main(explain_args(saved, out, "--algorithm", "partition", "--masker", "partition", rows))
+        == 0
+    )
+
+
 def test_an_unknown_sensitive_feature_is_refused_before_explaining(saved, tmp_path, capsys):
     args = explain_args(saved, tmp_path, "--sensitive", "mobil", str(saved / "rows.csv"))
 

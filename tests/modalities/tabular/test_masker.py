@@ -240,12 +240,25 @@ def test_csv_files_round_trip_and_bad_cells_name_their_place(tmp_path):
         read_csv(path)
 
 
-def test_the_independent_masker_refuses_the_partition_algorithm_clearly(table, mlp_model):
-    background, rows = table
-    explainer = Explainer(mlp_model, IndependentMasker(background), algorithm="partition")
+@pytest.mark.parametrize("algorithm", ["partition", "owen-sampling", "shap-partition"])
+def test_the_independent_masker_refuses_hierarchical_algorithms_when_the_explainer_is_made(
+    table, mlp_model, algorithm
+):
+    # Refused before any row is read, naming the fix and what this masker can run.
+    background, _ = table
+    with pytest.raises(ValueError) as refused:
+        Explainer(mlp_model, IndependentMasker(background), algorithm=algorithm)
 
-    with pytest.raises(ValueError, match=r"needs a feature hierarchy, but this masker gives none"):
-        explainer.explain(rows)
+    message = str(refused.value)
+    assert message.startswith(
+        f"algorithm={algorithm!r} needs a feature hierarchy, but this masker gives none "
+        "(IndependentMasker; tabular: PartitionMasker has one, command line: --masker partition)"
+        "; accepted with this masker: ("
+    )
+    accepted = message.split("accepted with this masker: ")[1]
+    assert "'kernel-rows'" in accepted and "'permutation'" in accepted
+    assert "'partition'" not in accepted and "'gradient'" not in accepted
+    Explainer(mlp_model, PartitionMasker(background), algorithm=algorithm)  # has one
 
 
 def test_a_csv_header_may_not_repeat_a_name(tmp_path):
