@@ -36,6 +36,10 @@ class ImageExplanation(Explanation):
         segments = self.extras["segments"][index]
         return self.values[index][segments][..., columns]
 
+    def _value_name(self) -> str:
+        """What the overlays' colour bar calls the values."""
+        return "Gradient value" if self.info.get("algorithm") == "gradient" else "SHAP value"
+
     def plot(self, index: int, labels: Sequence[str] | None = None) -> Any:
         """Figure of one image and one heatmap per label (red raises, blue lowers).
 
@@ -48,7 +52,7 @@ class ImageExplanation(Explanation):
         """
         from .plots import OverlayPainter
 
-        return self._draw(OverlayPainter(), index, self._columns(index, labels))
+        return self._draw(OverlayPainter(self._value_name()), index, self._columns(index, labels))
 
     def save_overlays(
         self,
@@ -80,7 +84,7 @@ class ImageExplanation(Explanation):
         names = names or [f"image_{row:04d}" for row in rows]
         if len(names) != len(rows):
             raise ValueError(f"names has {len(names)} entries for {len(rows)} images")
-        painter = OverlayPainter()
+        painter = OverlayPainter(self._value_name())
         paths = []
         for position, (row, name) in enumerate(zip(rows, names, strict=True)):
             columns = self._columns(row, labels[position] if labels is not None else None)
@@ -138,7 +142,7 @@ class ImageExplanation(Explanation):
 
         from .plots import OverlayPainter
 
-        painter = OverlayPainter()
+        painter = OverlayPainter(self._value_name())
         figures, capped = [], 0
         for index in range(min(len(self), max_items)):
             columns = self._columns(index, None)

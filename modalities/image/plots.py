@@ -119,7 +119,9 @@ class OverlayPainter:
 
     _KEPT_LAYOUTS = 4
 
-    def __init__(self) -> None:
+    def __init__(self, value_name: str = "SHAP value") -> None:
+        # What the colour bar calls the values ("gradient value" for integrated gradients).
+        self.value_name = value_name
         self._panels: dict[tuple, _Panels] = {}
 
     def draw(
@@ -145,7 +147,14 @@ class OverlayPainter:
             _panel_title(name, score) for name, score in zip(label_names, scores, strict=True)
         ]
         lines = max([2, *(title.count("\n") + 1 for title in titles)])
-        key = (image.shape, label_count, lines, boundaries is not None, bool(title))
+        key = (
+            image.shape,
+            label_count,
+            lines,
+            boundaries is not None,
+            bool(title),
+            self.value_name,
+        )
         panels = self._panels.pop(key, None) or _build_panels(*key)
         self._panels[key] = panels
         while len(self._panels) > self._KEPT_LAYOUTS:
@@ -175,6 +184,7 @@ def _build_panels(
     title_lines: int,
     with_boundaries: bool,
     with_title: bool,
+    value_name: str = "SHAP value",
 ) -> _Panels:
     """Lay out the figure in balanced rows of at most _MAX_COLUMNS panels, placed by hand
     in inches: a layout engine measures every artist of every panel at each draw."""
@@ -256,7 +266,7 @@ def _build_panels(
         )
         colorbar = figure.colorbar(values[-1], cax=colorbar_axis, orientation="horizontal")
         # Short enough to fit under a single label's panel.
-        colorbar.set_label("SHAP value: red raises the score, blue lowers it", size=_TEXT_POINTS)
+        colorbar.set_label(f"{value_name}: red raises the score, blue lowers it", size=_TEXT_POINTS)
         colorbar.ax.tick_params(labelsize=_TEXT_POINTS - 1)
     title = None
     if with_title:

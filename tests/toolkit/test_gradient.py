@@ -90,3 +90,22 @@ def test_gradient_is_refused_with_maskers_whose_inputs_are_not_differentiable(
 def test_the_masking_engine_sends_gradient_to_the_explainer():
     with pytest.raises(ValueError, match="algorithm='gradient' needs the model's gradients"):
         estimate(lambda m: np.zeros((len(m), 1)), 4, algorithm="gradient", max_evals=10)
+
+
+def test_overlays_of_gradient_values_do_not_call_them_shap_values(linear_model):
+    # Integrated gradients are not Shapley values: the colour bar says which it shows,
+    # and the caption still fits under a single label's panel.
+    import matplotlib.text
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    image = np.random.default_rng(1).random((1, 8, 8, 1)).astype(np.float32)
+    masker = ImageMasker("grid", cell=4)
+    for algorithm, name in (("gradient", "Gradient value"), ("permutation", "SHAP value")):
+        result = Explainer(linear_model, masker, algorithm=algorithm, max_evals=20).explain(image)
+        figure = result.plot(0, labels=["a"])
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        texts = [text for text in figure.findobj(matplotlib.text.Text) if text.get_text()]
+        caption = next(text for text in texts if "red raises the score" in text.get_text())
+        assert caption.get_text().startswith(f"{name}: ")
+        extent = caption.get_window_extent(renderer)
+        assert figure.bbox.x0 - 1 <= extent.x0 and extent.x1 <= figure.bbox.x1 + 1
