@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._gradient import integrated_mask_gradients
 from ._packing import explain_packed
@@ -172,7 +173,7 @@ class Explainer:
         # The estimators' small solves run on one BLAS thread: with OpenBLAS's own threads
         # beside the model's and one estimation thread per input, a 500 x 80 least-squares
         # solve took 0.48 s on a busy 2-core machine, and 4.5 ms on one thread.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             for start in range(0, len(items), _GROUP_SIZE):
                 group = self._bind_group(items[start : start + _GROUP_SIZE])
                 seeds = [self.seed + int(p) for p in positions[start : start + _GROUP_SIZE]]
@@ -341,6 +342,22 @@ class Explainer:
             extras=extras,
             info=info,
         )
+
+
+_BLAS: dict[str, Any] = {}
+
+
+def _one_blas_thread() -> Any:
+    """A context that limits the BLAS libraries to one thread each.
+
+    threadpoolctl finds the loaded libraries by scanning the process, 3.5 ms per call
+    (threadpool_limits); the controller is kept until a module is imported, since a new
+    module (scipy.linalg, scikit-learn) may load another BLAS.
+    """
+    if _BLAS.get("modules") != len(sys.modules):
+        _BLAS["controller"] = ThreadpoolController()
+        _BLAS["modules"] = len(sys.modules)
+    return _BLAS["controller"].limit(limits=1, user_api="blas")
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -217,3 +217,33 @@ def test_unknown_algorithm_is_refused_listing_the_accepted_ones():
 def test_budget_that_is_not_an_integer_of_at_least_two_is_refused(max_evals):
     with pytest.raises(ValueError, match=rf"max_evals={max_evals!r} must be an integer"):
         estimate(game, N_FEATURES, algorithm="permutation", max_evals=max_evals)
+
+
+def test_estimation_runs_with_one_blas_thread_and_restores_the_count():
+    # The estimators' small solves beside the model and one thread per input: BLAS is
+    # held at one thread during an explanation, and given back its threads after it.
+    import threadpoolctl
+
+    from labelshap import Explainer, LabelModel
+    from labelshap.modalities.image import ImageMasker
+
+    def blas_threads():
+        info = threadpoolctl.threadpool_info()
+        return sorted(lib["num_threads"] for lib in info if lib["user_api"] == "blas")
+
+    seen = []
+
+    def model(images):
+        seen.append((len(images), blas_threads()))
+        return np.tanh(images.reshape(len(images), -1)[:, :2])
+
+    before = blas_threads()
+    masker = ImageMasker("grid", cell=4, input_shape=(8, 8, 1))
+    explainer = Explainer(LabelModel(model, ["x", "y"]), masker, algorithm="kernel", max_evals=20)
+    for _ in range(2):  # the second call reuses the first one's controller
+        explainer.explain(np.random.default_rng(0).random((2, 8, 8, 1)))
+        # The unmasked inputs are scored first (2 rows), then the masked ones estimated.
+        masked = [threads for rows, threads in seen if rows > 2]
+        assert masked and all(threads == [1] * len(before) for threads in masked)
+        assert blas_threads() == before
+        seen.clear()
