@@ -244,6 +244,27 @@ REFUSED = [
         r"max_length=2 leaves no room .*\(command line: --max-length\)",
         id="cli-max-length-without-room-for-text",
     ),
+    pytest.param(
+        lambda f, out: explain_image(f, out, images(f), "--algorithm", "kernel-rows"),
+        r"argument --algorithm: invalid choice: 'kernel-rows'",
+        id="cli-row-algorithm-for-images",
+    ),
+    pytest.param(
+        lambda f, out: explain_text(f, out, "--algorithm", "gradient", "python"),
+        r"argument --algorithm: invalid choice: 'gradient'",
+        id="cli-gradient-for-texts",
+    ),
+    pytest.param(
+        lambda f, out: [
+            *explain_table(f, out, f.folder / "background.csv"),
+            "--algorithm",
+            "partition",
+        ],
+        r"algorithm='partition' needs a feature hierarchy, but this masker gives none "
+        r"\(IndependentMasker; tabular: PartitionMasker has one, command line: --masker "
+        r"partition\); accepted with this masker: \('auto', ",
+        id="cli-partition-without-a-hierarchy",
+    ),
 ]
 
 
