@@ -279,14 +279,25 @@ def _check_budget(
         )
 
 
+def _needs_rows(algorithm: str, got: str) -> str:
+    return (
+        f"algorithm={algorithm!r} needs a masker with background rows "
+        f"(labelshap.modalities.tabular IndependentMasker or PartitionMasker); got {got}"
+    )
+
+
+def _needs_gradients(got: str) -> str:
+    return (
+        f"algorithm={GRADIENT!r} needs a masker whose masked inputs are differentiable in "
+        "the masks (labelshap.modalities.image ImageMasker: a hidden superpixel blends "
+        f"towards its fill); got {got}"
+    )
+
+
 def needs_rows_message(algorithm: str, got: str, accepted: str) -> str:
     """The error of a row algorithm run without background rows."""
     others = tuple(name for name in ALGORITHMS if name not in ROW_ALGORITHMS)
-    return (
-        f"algorithm={algorithm!r} needs a masker with background rows "
-        f"(labelshap.modalities.tabular IndependentMasker or PartitionMasker); got {got}; "
-        f"accepted: {accepted}, or another algorithm: {others}"
-    )
+    return f"{_needs_rows(algorithm, got)}; accepted: {accepted}, or another algorithm: {others}"
 
 
 def masker_refusal(algorithm: str, masker: Any) -> str | None:
@@ -300,16 +311,9 @@ def masker_refusal(algorithm: str, masker: Any) -> str | None:
     """
     name = masker.__name__ if isinstance(masker, type) else type(masker).__name__
     if algorithm in ROW_ALGORITHMS and not masker.background_rows:
-        return (
-            f"algorithm={algorithm!r} needs a masker with background rows "
-            f"(labelshap.modalities.tabular IndependentMasker or PartitionMasker); got {name}"
-        )
+        return _needs_rows(algorithm, name)
     if algorithm == GRADIENT and not masker.differentiable_masks:
-        return (
-            f"algorithm={GRADIENT!r} needs a masker whose masked inputs are differentiable in "
-            "the masks (labelshap.modalities.image ImageMasker: a hidden superpixel blends "
-            f"towards its fill); got {name}"
-        )
+        return _needs_gradients(name)
     hierarchy = True if isinstance(masker, type) else masker.has_hierarchy
     if algorithm in HIERARCHICAL_ALGORITHMS and not hierarchy:
         return (
@@ -329,11 +333,7 @@ def needs_gradients_message(got: str) -> str:
     """The error of the gradient algorithm with a masker whose masked inputs are not
     differentiable in the masks."""
     others = tuple(name for name in ALGORITHMS if name != GRADIENT)
-    return (
-        f"algorithm={GRADIENT!r} needs a masker whose masked inputs are differentiable in "
-        f"the masks (labelshap.modalities.image ImageMasker: a hidden superpixel blends "
-        f"towards its fill); got {got}; accepted: that masker, or another algorithm: {others}"
-    )
+    return f"{_needs_gradients(got)}; accepted: that masker, or another algorithm: {others}"
 
 
 def _check_rows(

@@ -12,25 +12,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .model import LabelModel
 
-__all__ = ["Masker", "MaskedInput", "pack_rows", "xla_compiled"]
-
-_XLA_COMPILED: dict[Any, Any] = {}
-
-
-def xla_compiled(build: Callable[..., Any]) -> Any:
-    """A masker's build compiled by XLA into one fused pass, the same object for equal
-    builds, so that the model's compiled call is traced once per build.
-
-    Meant for builds that only select, gather and cast (their values are the same bit
-    for bit as the plain build's). XLA compiles once per batch shape, about 50 ms for a
-    small build on this project's 2-core machine.
-    """
-    compiled = _XLA_COMPILED.get(build)
-    if compiled is None:
-        import tensorflow as tf
-
-        compiled = _XLA_COMPILED.setdefault(build, tf.function(build, jit_compile=True))
-    return compiled
+__all__ = ["Masker", "MaskedInput", "pack_rows"]
 
 
 @dataclass
